@@ -1,0 +1,47 @@
+"""Command line: ``python -m replication <command> [--help]``.
+
+Each command lives in the module that owns its concern; the module exposes
+``add_commands(subparsers)`` which adds its sub-parsers and sets ``func`` on them.
+Modules are imported only when needed so ``--help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> (module that implements it, one-line help)
+COMMANDS = {
+    "data": ("replication.data", "list, verify, prepare and describe datasets"),
+    "models": ("replication.models.cli", "list registered models with their paper names"),
+    "info": ("replication.models.cli", "params / multiply-adds / image sizes of one model as JSON"),
+    "schedule": ("replication.progressive", "print a progressive-learning stage table as JSON"),
+    "train": ("replication.train", "run one training from a YAML config plus overrides"),
+    "bench": ("replication.bench", "speed benchmarks to results/bench/"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m replication", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = argv[0] if argv and argv[0] in COMMANDS else None
+    if wanted is not None:  # only the module of the command being run is imported
+        importlib.import_module(COMMANDS[wanted][0]).add_commands(sub)
+    for name, (_module, help_text) in COMMANDS.items():
+        if name not in sub.choices:
+            sub.add_parser(name, help=help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0 if not argv else 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
