@@ -21,12 +21,22 @@ COMMANDS = {
 }
 
 
+def _not_implemented(args) -> int:
+    print(f"error: '{args.command}' is not implemented yet in this version of the package.", file=sys.stderr)
+    return 2
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m replication", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = argv[0] if argv and argv[0] in COMMANDS else None
     if wanted is not None:  # only the module of the command being run is imported
-        importlib.import_module(COMMANDS[wanted][0]).add_commands(sub)
+        try:
+            importlib.import_module(COMMANDS[wanted][0]).add_commands(sub)
+        except ModuleNotFoundError as exc:
+            if exc.name != COMMANDS[wanted][0]:
+                raise
+            sub.add_parser(wanted, help=COMMANDS[wanted][1]).set_defaults(func=_not_implemented)
     for name, (_module, help_text) in COMMANDS.items():
         if name not in sub.choices:
             sub.add_parser(name, help=help_text)

@@ -23,7 +23,7 @@ from .manifest import DataError, Manifest, list_datasets, load_manifest
 from .transforms import eval_transform, train_transform
 
 __all__ = ["DataError", "get_dataset", "train_transform", "eval_transform", "prepare", "verify", "stats",
-           "list_datasets", "load_manifest", "add_commands"]
+           "list_datasets", "load_manifest", "decode_speed", "add_commands"]
 
 
 def _downloads_allowed(allow_download: bool | None) -> bool:
@@ -124,6 +124,24 @@ def verify(name: str, images: bool = False) -> dict:
             "images_decoded": images, "ok": True}
 
 
+def decode_speed(name: str, image_size: int, randaug_magnitude: float = 0, split: str = "train",
+                 images: int = 400, draft: bool = False) -> dict:
+    """Images/s of decode + train transform in this process (one core): is the input pipeline a bottleneck?"""
+    import time
+    ds = get_dataset(name, split, train_transform(image_size, randaug_magnitude=randaug_magnitude))
+    ds.draft_size = image_size if draft else None
+    step = max(1, len(ds) // images)
+    picked = list(range(0, len(ds), step))[:images]
+    for i in picked[:20]:  # warm-up
+        ds[i]
+    start = time.perf_counter()
+    for i in picked:
+        ds[i]
+    seconds = time.perf_counter() - start
+    return {"dataset": name, "image_size": image_size, "randaug_magnitude": randaug_magnitude, "draft": draft,
+            "images": len(picked), "images_per_second": round(len(picked) / seconds, 1)}
+
+
 # ---- command line -------------------------------------------------------------------------------
 def _cmd_list(args) -> int:
     for name in list_datasets():
@@ -160,3 +178,11 @@ def add_commands(subparsers) -> None:
     s = sub.add_parser("stats", help="train/eval image counts and classes as JSON")
     s.add_argument("name")
     s.set_defaults(func=_run(lambda a: stats(a.name)))
+    sp = sub.add_parser("speed", help="decode + augment images/s in one process")
+    sp.add_argument("name")
+    sp.add_argument("--image-size", type=int, default=128)
+    sp.add_argument("--randaug-magnitude", type=float, default=0)
+    sp.add_argument("--images", type=int, default=400)
+    sp.add_argument("--draft", action="store_true", help="let libjpeg decode at a reduced scale")
+    sp.set_defaults(func=_run(lambda a: decode_speed(a.name, a.image_size, a.randaug_magnitude, images=a.images,
+                                                     draft=a.draft)))

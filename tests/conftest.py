@@ -1,0 +1,19 @@
+"""Shared test set-up: point the package at the shared dataset mirror and a cache folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_shared = REPO.parent / "shared" / "datasets"
+if "REPLICATION_DATA_MIRROR" not in os.environ and _shared.is_dir():
+    os.environ["REPLICATION_DATA_MIRROR"] = str(_shared)
+
+
+@pytest.fixture
+def fake_env(tmp_path, monkeypatch):
+    from data_fakes import FakeEnv
+    return FakeEnv(tmp_path, monkeypatch)
+
