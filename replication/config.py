@@ -1,0 +1,357 @@
+"""The one config system: dataclasses <-> YAML, ``key=value`` overrides, named profiles.
+
+A run's config is built in layers, each overriding the one before:
+
+    dataclass defaults  <  replication/profiles/<profile>.yaml  <  the experiment YAML  <  key=value
+
+The profile is named by ``profile:`` in the experiment YAML or by a ``profile=NAME`` override.
+Overrides use dotted keys (``schedule.stages=2``, ``data.batch_size=64``,
+``schedule.image_size=[64,128]``); values are parsed as YAML and type-checked. Unknown keys,
+wrong types and inconsistent values stop with a ``ConfigError`` that names the key and the fix,
+before any data is read or model built. The resolved config is saved with every run
+(``save``) and can be read back (``load``) exactly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tempfile
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+CONFIGS_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the key and how to fix it."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "efficientnetv2_s"
+    num_classes: int = 0  # 0: the dataset's number of classes
+    drop_path_rate: float = 0.2  # stochastic depth; survival probability 0.8 (§5.1)
+    bn_momentum: float = 0.01  # PyTorch convention: TF's 0.99 (paper) is 0.01 here
+    init_checkpoint: str = ""  # weights to start from (transfer, §5.3); head is re-initialized
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "imagenet"
+    train_split: str = "train"
+    eval_split: str = "eval"
+    batch_size: int = 128  # per process
+    eval_batch_size: int = 128
+    eval_size: int = 384  # evaluation at a separate, larger size (train < test)
+    crop_pct: float = 0.875
+    num_workers: int = 8
+    randaug_layers: int = 2
+    randaug_mmax: float = 30.0  # timm's cap on the magnitude; 30 lets the paper's 15-25 extrapolate
+    cutout: bool = False  # §5.3 transfer recipe
+    hflip: bool = True
+    cutmix: bool = False  # also apply CutMix with the scheduled alpha (timm switches 50/50)
+    train_limit: int = 0  # use only this many training images (0: all)
+    eval_limit: int = 0
+
+
+@dataclass
+class ScheduleConfig:
+    mode: str = "paper"  # see replication.progressive.MODES
+    stages: int = 4
+    image_size: tuple[int, int] = (128, 300)  # (first stage, last stage); Table 6, V2-S
+    randaug_magnitude: tuple[float, float] = (5.0, 15.0)
+    mixup_alpha: tuple[float, float] = (0.0, 0.0)
+    dropout: tuple[float, float] = (0.1, 0.3)
+    size_multiple: int = 4
+    resize_every: int = 8  # random-resize: epochs between draws (0: every batch)
+    adaptive: bool = False  # random-resize: regularization follows the drawn size
+    hold: str = "last"  # regularization value held when it is fixed: first | last | middle
+
+
+@dataclass
+class OptimConfig:
+    name: str = "rmsproptf"  # any timm optimizer name: rmsproptf, adamw, sgd, ...
+    lr: float = 0.016  # per lr_base_batch images: 0.016 * 4096 / 256 = 0.256 (§5.1)
+    lr_base_batch: int = 256  # 0: lr is absolute
+    weight_decay: float = 1e-5
+    filter_bias_and_bn: bool = True  # no weight decay on BN and bias
+    momentum: float = 0.9
+    alpha: float = 0.9  # RMSProp decay
+    eps: float = 1e-3
+    sched: str = "step"  # step (x decay_rate every decay_epochs) | cosine | constant
+    warmup_epochs: float = 5.0
+    decay_epochs: float = 2.4
+    decay_rate: float = 0.97
+    min_lr: float = 0.0
+    clip_grad: float = 0.0  # 0: no clipping
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 350
+    steps_per_epoch: int = 0  # 0: the whole training set; >0 caps it (smoke tests, benchmarks)
+    label_smoothing: float = 0.1
+    ema_decay: float = 0.9999  # 0: no EMA
+    ema_warmup: bool = False  # timm's EMA warm-up (short runs)
+    eval_every: int = 1  # epochs; the last epoch is always evaluated
+    mixed_precision: str = "no"  # no | bf16 | fp16
+    channels_last: bool = True
+    results_dir: str = "results"
+    checkpoint_dir: str = "checkpoints"  # git-ignored
+    keep_checkpoint: bool = True  # keep last.pt after the run ends
+    progress: bool = True  # tqdm bar
+    deterministic: bool = False  # torch.use_deterministic_algorithms
+    stop_after_epochs: int = 0  # testing aid: exit after this many epochs, as if killed
+
+
+@dataclass
+class Config:
+    experiment: str = "default"
+    run_id: str = ""  # "" -> "seed<seed>"
+    seed: int = 0
+    profile: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def resolved_run_id(self) -> str:
+        return self.run_id or f"seed{self.seed}"
+
+
+# keys that may differ between a run and its resumption
+RESUME_FREE_KEYS = ("data.num_workers", "train.progress", "train.stop_after_epochs", "train.keep_checkpoint")
+
+
+# --------------------------------------------------------------------------- dict <-> dataclass
+def to_dict(cfg) -> dict:
+    """Plain nested dict (tuples as lists), ready for YAML."""
+    def plain(v):
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return list(v) if isinstance(v, tuple) else v
+    return plain(dataclasses.asdict(cfg))
+
+
+def from_dict(data: dict, cls=Config, prefix: str = ""):
+    """Build ``cls`` from a nested dict, checking every key and type."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"did you mean {prefix}{close[0]}?" if close else f"valid keys: {', '.join(prefix + n for n in names)}"
+            raise ConfigError(f"unknown config key {prefix}{key!r}; {hint}")
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind):
+            kwargs[key] = from_dict(value or {}, kind, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(f"{prefix}{key}", value, kind)
+    return cls(**kwargs)
+
+
+def _coerce(key: str, value, kind):
+    def bad(expected):
+        return ConfigError(f"{key}: expected {expected}, got {value!r}; fix it in the YAML or pass {key}=<{expected}>")
+    if typing.get_origin(kind) is tuple:
+        item = typing.get_args(kind)[0]
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise bad(f"a pair [first, last] of {item.__name__}")
+        return tuple(_coerce(key, v, item) for v in value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise bad("an integer")
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if kind is str:
+        if isinstance(value, (dict, list)) or value is None:
+            raise bad("a string")
+        return str(value)
+    raise TypeError(f"unsupported config type {kind} for {key}")
+
+
+def _merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def parse_overrides(items) -> dict:
+    """``["a.b=1", "c=x"]`` -> ``{"a": {"b": 1}, "c": "x"}`` (values parsed as YAML)."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value; write e.g. schedule.stages=4")
+        key, text = item.split("=", 1)
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {key}: cannot parse {text!r} as a value ({err.__class__.__name__})") from None
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def read_yaml(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; give a path such as {CONFIGS_DIR.name}/progressive.yaml")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+    return data
+
+
+def profile_path(name: str) -> Path:
+    path = PROFILES_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+        raise ConfigError(f"profile: unknown profile {name!r}; choose one of {', '.join(known)}")
+    return path
+
+
+def load(path=None, overrides=(), profile: str | None = None, check_resources: bool = True) -> Config:
+    """Resolve a config: defaults < profile < YAML file < overrides; then validate."""
+    file_data = read_yaml(path) if path else {}
+    over = parse_overrides(overrides)
+    name = over.get("profile", file_data.get("profile", profile)) or ""
+    layers = [read_yaml(profile_path(name)) if name else {}, file_data, over, {"profile": name}]
+    merged: dict = {}
+    for layer in layers:
+        merged = _merge(merged, layer)
+    cfg = from_dict(merged)
+    validate(cfg, check_resources=check_resources)
+    return cfg
+
+
+def save(cfg: Config, path) -> None:
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write via a temporary file in the same folder and ``os.replace`` (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def diff(a: Config, b: Config, ignore=RESUME_FREE_KEYS) -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    def flat(d, prefix=""):
+        for k, v in d.items():
+            yield from flat(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
+    fa, fb = dict(flat(to_dict(a))), dict(flat(to_dict(b)))
+    return [k for k in fa if fa[k] != fb.get(k) and k not in ignore]
+
+
+# --------------------------------------------------------------------------- validation
+def validate(cfg: Config, check_resources: bool = True) -> None:
+    """Raise ``ConfigError`` listing every problem (key, value, fix)."""
+    from replication import progressive
+
+    errors = []
+
+    def need(ok, key, value, fix):
+        if not ok:
+            errors.append(f"{key}={value!r}: {fix}")
+
+    s, d, o, t, m = cfg.schedule, cfg.data, cfg.optim, cfg.train, cfg.model
+    need(s.mode in progressive.MODES, "schedule.mode", s.mode, f"choose one of {', '.join(progressive.MODES)}")
+    need(s.hold in progressive.HOLDS, "schedule.hold", s.hold, f"choose one of {', '.join(progressive.HOLDS)}")
+    need(s.stages >= 1, "schedule.stages", s.stages, "use at least 1 stage")
+    staged = s.mode in ("paper", "official", "vanilla-progressive")  # modes that split the epochs into stages
+    need(t.epochs >= (max(1, s.stages) if staged else 1), "train.epochs", t.epochs,
+         f"need at least one epoch per stage (>= {s.stages if staged else 1})")
+    need(s.size_multiple >= 1, "schedule.size_multiple", s.size_multiple, "use 1 (no snapping) or e.g. 8")
+    need(s.resize_every >= 0, "schedule.resize_every", s.resize_every, "use 0 (every batch) or a number of epochs")
+    for key in ("image_size", "randaug_magnitude", "mixup_alpha", "dropout"):
+        first, last = getattr(s, key)
+        need(first <= last, f"schedule.{key}", [first, last], "the first-stage value must not exceed the last-stage value")
+        need(first >= 0, f"schedule.{key}", [first, last], "values must not be negative")
+    need(s.image_size[0] >= 8, "schedule.image_size", list(s.image_size), "use at least 8 px")
+    for size in s.image_size:
+        need(size % s.size_multiple == 0, "schedule.image_size", list(s.image_size),
+             f"sizes must be divisible by schedule.size_multiple={s.size_multiple}; change either")
+    need(s.randaug_magnitude[1] <= d.randaug_mmax, "schedule.randaug_magnitude", list(s.randaug_magnitude),
+         f"must be <= data.randaug_mmax={d.randaug_mmax} (timm's cap); raise the cap or lower the magnitude")
+    need(0 < d.randaug_mmax <= 100, "data.randaug_mmax", d.randaug_mmax, "use a cap in (0, 100]; 10 is timm's nominal maximum")
+    need(s.dropout[1] < 1, "schedule.dropout", list(s.dropout), "dropout rates must be below 1")
+    need(0 <= m.drop_path_rate < 1, "model.drop_path_rate", m.drop_path_rate, "use a rate in [0, 1)")
+    need(0 <= m.bn_momentum <= 1, "model.bn_momentum", m.bn_momentum, "PyTorch convention, in [0, 1]: TF's 0.99 is 0.01")
+    need(m.num_classes >= 0, "model.num_classes", m.num_classes, "use 0 (from the dataset) or a positive count")
+    need(d.batch_size >= 1, "data.batch_size", d.batch_size, "use a positive batch size")
+    need(d.batch_size % 2 == 0 or s.mixup_alpha[1] == 0, "data.batch_size", d.batch_size, "mixup needs an even batch size")
+    need(d.eval_batch_size >= 1, "data.eval_batch_size", d.eval_batch_size, "use a positive batch size")
+    need(d.eval_size >= 8, "data.eval_size", d.eval_size, "use the evaluation image size in px")
+    need(0 < d.crop_pct <= 1, "data.crop_pct", d.crop_pct, "use a fraction in (0, 1]")
+    need(d.num_workers >= 0, "data.num_workers", d.num_workers, "use 0 (main process) or more")
+    need(d.train_limit >= 0 and d.eval_limit >= 0, "data.train_limit", d.train_limit, "use 0 (all) or a count")
+    for key in ("lr", "weight_decay", "momentum", "eps", "warmup_epochs", "min_lr", "clip_grad"):
+        need(getattr(o, key) >= 0, f"optim.{key}", getattr(o, key), "must not be negative")
+    need(o.lr > 0, "optim.lr", o.lr, "use a positive learning rate")
+    need(o.lr_base_batch >= 0, "optim.lr_base_batch", o.lr_base_batch, "use 0 (absolute lr) or e.g. 256")
+    need(o.sched in ("step", "cosine", "constant"), "optim.sched", o.sched, "choose step, cosine or constant")
+    need(o.decay_epochs > 0 and 0 < o.decay_rate <= 1, "optim.decay_epochs/decay_rate", (o.decay_epochs, o.decay_rate),
+         "use decay_epochs > 0 and decay_rate in (0, 1]")
+    need(0 <= t.label_smoothing < 1, "train.label_smoothing", t.label_smoothing, "use a value in [0, 1)")
+    need(0 <= t.ema_decay < 1, "train.ema_decay", t.ema_decay, "use 0 (off) or e.g. 0.9999")
+    need(t.mixed_precision in ("no", "bf16", "fp16"), "train.mixed_precision", t.mixed_precision, "choose no, bf16 or fp16")
+    need(t.steps_per_epoch >= 0 and t.eval_every >= 1, "train.steps_per_epoch/eval_every", (t.steps_per_epoch, t.eval_every),
+         "steps_per_epoch >= 0 (0: all), eval_every >= 1")
+    need(bool(cfg.experiment) and "/" not in cfg.experiment, "experiment", cfg.experiment, "use a plain folder name")
+    need("/" not in cfg.run_id, "run_id", cfg.run_id, "use a plain folder name")
+    if errors:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+    if check_resources:
+        _check_resources(cfg)
+
+
+def _check_resources(cfg: Config) -> None:
+    """The model must be registered and the dataset available (cheap checks, no training)."""
+    from replication import models
+
+    known = models.list_models()
+    if cfg.model.name not in known:
+        close = difflib.get_close_matches(cfg.model.name, known, n=3)
+        raise ConfigError(f"model.name={cfg.model.name!r} is not a registered model; "
+                          f"{'did you mean ' + ', '.join(close) + '?' if close else 'see python -m replication models'}")
+    if cfg.model.init_checkpoint and not Path(cfg.model.init_checkpoint).is_file():
+        raise ConfigError(f"model.init_checkpoint={cfg.model.init_checkpoint!r} does not exist; give the path of a .pt file")
+    from replication import data
+
+    for split in (cfg.data.train_split, cfg.data.eval_split):
+        try:
+            data.get_dataset(cfg.data.dataset, split)
+        except Exception as err:  # the data module's own message names the fix (e.g. `data prepare`)
+            raise ConfigError(f"data.dataset={cfg.data.dataset!r} (split {split!r}) is not available: {err}") from None

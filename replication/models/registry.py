@@ -1,0 +1,145 @@
+"""Registry of every model the study builds: our EfficientNetV2 code and timm 1.0.31 baselines.
+
+``train_size``/``eval_size`` are the sizes the paper (or the model's own paper, for baselines)
+trains and evaluates at; ``eval_size`` is the size at which the paper's FLOPs are quoted and at
+which ``results/static/params_macs.csv`` counts multiply-adds. ``tables`` names the paper's
+tables/figures (T = table, F = figure) the model appears in. Baselines are always built with
+``pretrained=False`` (no downloads).
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from torch import nn
+
+from .efficientnetv2 import VARIANTS, efficientnet_b4_fused, efficientnetv2
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    paper_name: str
+    train_size: int
+    eval_size: int
+    source: str  # "ours" | "timm"
+    tables: tuple[str, ...]
+    builder: str  # our variant key / fused-stage count, or the timm model name
+    fixed_input: bool = False  # needs ``img_size`` at build time (ViTs)
+    note: str = ""
+
+
+def _ours(name, paper, train, evl, tables, builder=None, note=""):
+    return ModelEntry(name, paper, train, evl, "ours", tables, builder or name, note=note)
+
+
+def _timm(name, paper, train, evl, tables, timm_name, fixed=False, note=""):
+    return ModelEntry(name, paper, train, evl, "timm", tables, timm_name, fixed, note)
+
+
+_ENTRIES = [
+    _ours("efficientnetv2_s", "EfficientNetV2-S", 300, 384, ("T4", "T6", "T7", "F1", "F3", "F5")),
+    _ours("efficientnetv2_m", "EfficientNetV2-M", 384, 480, ("T6", "T7", "T10", "F1", "F3", "F5")),
+    _ours("efficientnetv2_l", "EfficientNetV2-L", 384, 480, ("T6", "T7", "F1", "F3", "F5")),
+    _ours("efficientnetv2_xl", "EfficientNetV2-XL", 384, 512, ("T7",)),
+    _ours("efficientnetv2_b0", "EfficientNetV2-B0", 192, 224, ("T11",)),
+    _ours("efficientnetv2_b1", "EfficientNetV2-B1", 192, 240, ("T11",)),
+    _ours("efficientnetv2_b2", "EfficientNetV2-B2", 208, 260, (), note="official README only"),
+    _ours("efficientnetv2_b3", "EfficientNetV2-B3", 240, 300, ("T11",)),
+    _ours("efficientnetv2_s_arxiv_v1", "EfficientNetV2-S (arXiv v1, 24M)", 300, 384, ("T8", "T11"),
+          note="arXiv v1 Table 4: last stage 272 ch, head 1792; the 24M 'V2-S' of Tables 8/11"),
+    _ours("effnet_b4_ours", "EfficientNet-B4 (No fused)", 380, 380, ("T3",), "0"),
+    _ours("effnet_b4_fused1_3", "EfficientNet-B4 Fused stage1-3", 380, 380, ("T3",), "3"),
+    _ours("effnet_b4_fused1_5", "EfficientNet-B4 Fused stage1-5", 380, 380, ("T3",), "5"),
+    _ours("effnet_b4_fused1_7", "EfficientNet-B4 Fused stage1-7", 380, 380, ("T3",), "7"),
+    *[_timm(f"efficientnet_b{i}", f"EfficientNet-B{i}", s, s, t, f"tf_efficientnet_b{i}",
+            note="V1 trains at its eval size") for i, s, t in [
+        (0, 224, ()), (1, 240, ("T11",)), (2, 260, ("T11",)), (3, 300, ("T7", "F3")),
+        (4, 380, ("T7", "T11", "T12", "F3")), (5, 456, ("T7", "T11", "T12", "F3")),
+        (6, 528, ("T1", "T2", "T7", "F3")), (7, 600, ("T7", "T10", "F3"))]],
+    _timm("resnet50", "ResNet-50", 224, 224, ("T12",), "resnet50"),
+    _timm("resnet152", "ResNet-152", 224, 224, ("T12",), "resnet152", note="Table 12 trains it at 380"),
+    _timm("resnetrs420", "ResNet-RS-420", 320, 320, ("T1",), "resnetrs420",
+          note="320 px gives the paper's 64B; timm evaluates at 416"),
+    _timm("regnety_8gf", "RegNetY-8GF", 224, 224, ("T7", "F5"), "regnety_080"),
+    _timm("regnety_16gf", "RegNetY-16GF", 224, 224, ("T7",), "regnety_160"),
+    _timm("resnest101", "ResNeSt-101", 256, 256, ("T7",), "resnest101e"),
+    _timm("resnest200", "ResNeSt-200", 320, 320, ("T7",), "resnest200e"),
+    _timm("resnest269", "ResNeSt-269", 416, 416, ("T7",), "resnest269e"),
+    _timm("tresnet_l", "TResNet-L", 448, 448, ("T7",), "tresnet_l", note="448 px version (83.8%)"),
+    _timm("tresnet_xl", "TResNet-XL", 448, 448, ("T7",), "tresnet_xl", note="448 px version (84.3%)"),
+    *[_timm(f"nfnet_f{i}", f"NFNet-F{i}", tr, ev, t, f"dm_nfnet_f{i}") for i, tr, ev, t in [
+        (0, 192, 256, ("T7", "F3")), (1, 224, 320, ("T1", "T7", "F3")), (2, 256, 352, ("T7", "F3")),
+        (3, 320, 416, ("T7", "F3")), (4, 384, 512, ("T7",))]],
+    _timm("vit_b32", "ViT-B/32", 384, 384, ("T7", "T8"), "vit_base_patch32_384", True),
+    _timm("vit_b16", "ViT-B/16", 384, 384, ("T7", "T8"), "vit_base_patch16_384", True,
+          note="also the ViT-B/16 (21k) row"),
+    _timm("vit_l16", "ViT-L/16 (21k)", 384, 384, ("T7",), "vit_large_patch16_384", True),
+    _timm("deit_b", "DeiT-B (ViT+reg)", 224, 224, ("T7", "T8"), "deit_base_patch16_224", True),
+    _timm("deit_b_384", "DeiT-B-384 (ViT+reg)", 384, 384, ("T7", "T8"), "deit_base_patch16_384", True),
+    _timm("bit_m_r152x2", "BiT-M-R152x2 (21k)", 384, 384, ("T7",), "resnetv2_152x2_bit",
+          note="384 px reproduces the paper's 135B; timm's fine-tuned weights use 448"),
+]
+REGISTRY: dict[str, ModelEntry] = {e.name: e for e in _ENTRIES}
+
+# Rows of the paper's model tables that timm 1.0.31 (and this package) cannot build.
+NOT_BUILDABLE = {
+    "EfficientNet-X": "timm has only efficientnet_x_b3/b5 (13.3M/33.4M); the paper's row is 73M",
+    "LambdaResNet-420-hybrid": "timm has lambda_resnet26*/50ts only",
+    "BotNet-T7-hybrid": "timm has botnet26t/50ts only",
+    "T2T-ViT-19": "not in timm",
+    "T2T-ViT-24": "not in timm",
+    "GPipe": "not in timm (Table 8)",
+}
+
+
+def list_models(source: str | None = None) -> list[str]:
+    """Registered names in registry order, optionally only ``source`` ('ours' or 'timm')."""
+    return [n for n, e in REGISTRY.items() if source in (None, e.source)]
+
+
+def model_info(name: str) -> ModelEntry:
+    if name not in REGISTRY:
+        close = difflib.get_close_matches(name, REGISTRY, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else " See `python -m replication models`."
+        raise KeyError(f"unknown model {name!r}.{hint}")
+    return REGISTRY[name]
+
+
+def create_model(name: str, num_classes: int = 1000, **overrides) -> nn.Module:
+    """Build a registered model with fresh weights; ``overrides`` go to the underlying builder.
+
+    Ours take EfficientNetV2 kwargs (drop_rate, drop_path_rate, bn_momentum, bn_eps, ...);
+    timm models take timm kwargs (for ViTs pass ``img_size`` to use another input size).
+    """
+    entry = model_info(name)
+    if overrides.pop("pretrained", False):
+        raise ValueError("pretrained=True is not supported: no weights are downloaded in this project")
+    if entry.source == "ours":
+        if entry.builder in VARIANTS:
+            return efficientnetv2(entry.builder, num_classes=num_classes, **overrides)
+        return efficientnet_b4_fused(int(entry.builder), num_classes=num_classes, **overrides)
+    import timm  # imported lazily: the CLI and our own models do not need it
+
+    return timm.create_model(entry.builder, pretrained=False, num_classes=num_classes, **overrides)
+
+
+def create_for_size(name: str, image_size: int, num_classes: int = 1000, **overrides) -> nn.Module:
+    """Like :func:`create_model`, but fixed-input models (ViTs) are built for ``image_size``."""
+    if model_info(name).fixed_input:
+        overrides.setdefault("img_size", image_size)
+    return create_model(name, num_classes=num_classes, **overrides)
+
+
+def set_dropout(model: nn.Module, p: float) -> None:
+    """Change the dropout before the classifier in place (no rebuild), for ours and timm models."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout must be in [0, 1], got {p}")
+    found = False
+    if hasattr(model, "drop_rate"):  # ours and timm EfficientNet/ResNet read it at forward time
+        model.drop_rate, found = p, True
+    for name, module in model.named_modules():
+        if name in ("head_drop", "head.drop") and isinstance(module, nn.Dropout):  # ViT / ClassifierHead
+            module.p, found = p, True
+    if not found:
+        raise ValueError(f"{type(model).__name__} has no classifier dropout that set_dropout knows")

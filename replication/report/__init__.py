@@ -1,0 +1,84 @@
+"""Tables, figures, verdicts and the replication report, built from ``results/`` and the paper data.
+
+    from replication import report
+    report.build_tables("results", "figures")          # table01..table13 .csv + .md
+    report.build_figure("F6", "results", "figures")    # figure06 .png + .svg
+    report.write_report("results", "figures")          # figures/REPORT.md (+ HTML, see document)
+
+Modules: ``collect`` reads results; ``measured`` shapes our numbers; ``tables_*`` and
+``figures`` put them beside the paper's; ``verdicts`` holds the criteria; ``checks`` judges each
+claim of ``paper_data/claims.yaml``; ``document`` writes REPORT.md and its HTML rendering.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from replication.report.collect import Results
+from replication.report.items import Item
+
+TABLES = ("T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "T13")
+FIGURES = ("F1", "F3", "F5", "F6")
+
+
+def _builders() -> dict:
+    from replication.report import figures, tables_proxy, tables_speed, tables_static
+
+    return {
+        "T1": tables_static.table01, "T2": tables_speed.table02, "T3": tables_static.table03,
+        "T4": tables_static.table04, "T5": tables_proxy.table05, "T6": tables_static.table06,
+        "T7": tables_speed.table07, "T8": tables_proxy.table08, "T9": tables_static.table09,
+        "T10": tables_speed.table10, "T11": tables_speed.table11, "T12": tables_proxy.table12,
+        "T13": tables_proxy.table13, "F1": figures.figure01, "F3": figures.figure03,
+        "F5": figures.figure05, "F6": figures.figure06,
+    }
+
+
+def results(results_dir="results", include_smoke: bool = False) -> Results:
+    return Results(Path(results_dir), include_smoke=include_smoke)
+
+
+def build_item(key: str, res: Results) -> Item:
+    """The frame of one table or figure (nothing written)."""
+    return _builders()[key](res)
+
+
+def build_items(res: Results) -> dict[str, Item]:
+    return {key: build_item(key, res) for key in (*TABLES, *FIGURES)}
+
+
+def build_tables(results_dir="results", out_dir="figures", include_smoke: bool = False,
+                 keys=TABLES) -> dict[str, Item]:
+    """Write ``tableNN.csv`` and ``tableNN.md`` for every table; returns the items."""
+    from replication.report.items import write_table
+
+    res, out = results(results_dir, include_smoke), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    items = {}
+    for key in keys:
+        items[key] = build_item(key, res)
+        write_table(items[key], out)
+    return items
+
+
+def build_figure(key: str, results_dir="results", out_dir="figures", include_smoke: bool = False) -> Item:
+    """Write ``figureNN.png`` and ``figureNN.svg``; returns the item."""
+    from replication.report import figures
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return figures.build_figure(key, results(results_dir, include_smoke), out)
+
+
+def write_report(results_dir="results", out_dir="figures", html_path=None, include_smoke: bool = False) -> Path:
+    """Write ``REPORT.md`` into ``out_dir`` (and an HTML rendering to ``html_path`` if given)."""
+    from replication.report import document
+
+    return document.write(results(results_dir, include_smoke), Path(out_dir), html_path)
+
+
+def overview(items: dict[str, Item]):
+    """One row per item: label, evidence kind, hardware, files written, what is still missing."""
+    import pandas as pd
+
+    return pd.DataFrame([{"item": it.info.label, "evidence": it.evidence, "hardware": it.hardware,
+                          "files": ", ".join(it.files), "missing": "; ".join(it.missing)} for it in items.values()])

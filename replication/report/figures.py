@@ -1,0 +1,282 @@
+"""Figures 1, 3, 5 and 6: the paper's points beside ours, with evidence kind, hardware and gaps.
+
+Each ``figureNN(res)`` returns an :class:`Item` whose frame is the plotted data (``paper_*`` and
+``ours_*`` columns); :func:`draw` renders it to ``figureNN.png`` and ``.svg``. A panel with no
+measured data still shows the paper's side and says what is missing.
+"""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from replication import paper  # noqa: E402
+from replication.report import measured as m  # noqa: E402
+from replication.report import tables_proxy  # noqa: E402
+from replication.report.collect import Results  # noqa: E402
+from replication.report.items import EXACT, MEASURED, PROXY, Item  # noqa: E402
+
+PAPER_STYLE = dict(marker="o", linestyle="-", alpha=0.85)
+OURS_STYLE = dict(marker="D", linestyle="--", markerfacecolor="none")
+
+
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, "not measured yet:\n" + textwrap.fill(text, 26), ha="center", va="center", transform=ax.transAxes,
+            fontsize=9, color="firebrick", wrap=True, bbox=dict(boxstyle="round", fc="mistyrose", ec="firebrick"))
+
+
+def _groups(frame: pd.DataFrame, by):
+    """``frame.groupby(by)`` or nothing when the frame is empty or lacks the columns."""
+    cols = [by] if isinstance(by, str) else list(by)
+    if frame.empty or any(c not in frame.columns for c in cols):
+        return []
+    return frame.groupby(by, sort=False)
+
+
+def _footer(fig, item: Item) -> None:
+    lines = [f"Evidence: {item.evidence}. Our hardware: {item.hardware or 'nothing measured yet'}."]
+    if item.missing:
+        lines.append("Missing: " + "; ".join(item.missing) + ".")
+    fig.text(0.01, 0.01, "\n".join(lines), fontsize=7.5, va="bottom", ha="left", wrap=True)
+
+
+def _colors(frame, group="series") -> dict:
+    return {name: f"C{i % 10}" for i, name in enumerate(dict.fromkeys(frame[group]))}
+
+
+def _paper_series(ax, frame, x, y, group="series", label_col=None, legend=True):
+    colors = _colors(frame, group)
+    for name, part in _groups(frame, group):
+        part = part.dropna(subset=[x, y]).sort_values(x)
+        if part.empty:
+            continue
+        style = dict(PAPER_STYLE, linestyle="none") if "single" in str(name) else PAPER_STYLE
+        ax.plot(part[x], part[y], label=f"paper: {name}" if legend else None, color=colors[name], **style)
+        if label_col:
+            for _, r in part.iterrows():
+                if isinstance(r[label_col], str) and r[label_col] and not r[label_col].startswith("("):
+                    ax.annotate(r[label_col], (r[x], r[y]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+
+
+def draw(item: Item, out_dir: Path, plot) -> list[Path]:
+    """Run ``plot(fig, item)`` and save PNG + SVG; returns the paths."""
+    fig = plt.figure(figsize=(13, 5.2))
+    plot(fig, item)
+    _footer(fig, item)
+    fig.subplots_adjust(bottom=0.24, top=0.88, wspace=0.3, **({"right": 0.84} if item.key == "F5" else {}))
+    title = item.info.title if item.info.title.startswith(item.info.label) else f"{item.info.label}: {item.info.title}"
+    fig.suptitle(title, fontsize=10)
+    paths = [Path(out_dir) / f"{item.stem}.{ext}" for ext in ("png", "svg")]
+    for path in paths:
+        fig.savefig(path, dpi=110)
+    plt.close(fig)
+    item.files = [p.name for p in paths]
+    return paths
+
+
+# --------------------------------------------------------------------------- Figure 1
+FIG1_FAMILIES = {"EfficientNet (family)": "efficientnet_b6", "DeiT/ViT (family)": "deit_b",
+                 "EfficientNetV2-S": "efficientnetv2_s", "ResNet-RS (family)": None}
+
+
+def figure01(res: Results) -> Item:
+    fig1 = paper.load("F1")
+    frame = fig1.rename(columns={c: f"paper_{c}" for c in fig1.columns if c not in ("panel", "series", "model")})
+    ours_params = [m.exact_row(res, FIG1_FAMILIES.get(n)).get("params_M") if n in FIG1_FAMILIES else None
+                   for n in frame["model"]]
+    frame["ours_params_M"] = ours_params
+    runs = tables_proxy.proxy_runs(res, "progressive")
+    proxy = pd.DataFrame()
+    if not runs.empty and "model.name" in runs.columns:
+        proxy = runs.groupby(["model.name", "schedule.mode"]).agg(ours_top1=("top1", "mean"), ours_top1_std=("top1", "std"),
+                                                                  ours_train_hours=("train_hours", "mean"),
+                                                                  ours_runs=("top1", "count")).reset_index()
+    missing = [] if not proxy.empty else ["proxy accuracy vs training time (progressive notebook)"]
+    if all(v is None for v in ours_params):
+        missing.append("params of V2-S, EfficientNet-B6 and DeiT-B (static notebook)")
+    evidence = f"{PROXY} (accuracy vs time of small proxies); {EXACT} (params)"
+    item = Item("F1", frame, evidence, res.hardware(runs) if not runs.empty else "", missing,
+                ["the time axes differ: the paper's is ImageNet on 32 TPU cores, ours is Imagenette proxies on our CPU"])
+    item.extra["proxy"] = proxy
+    return item
+
+
+def plot_figure01(fig, item: Item) -> None:
+    ax1, ax2, ax3 = fig.subplots(1, 3, gridspec_kw=dict(width_ratios=[1.4, 1.2, 1]))
+    a = item.frame[item.frame["panel"] == "a"]
+    _paper_series(ax1, a, "paper_train_time_tpu_days_from_table", "paper_top1_acc_pct_table", label_col="paper_label_in_figure")
+    ax1.set(xlabel="training time (TPU days, 32 cores; Table 7)", ylabel="ImageNet top-1 (%)", title="(a) paper")
+    ax1.legend(fontsize=6)
+    proxy = item.extra["proxy"]
+    if proxy.empty:
+        _empty(ax2, "proxy runs of the progressive notebook")
+    for (name, mode), part in _groups(proxy, ["model.name", "schedule.mode"]):
+        ax2.errorbar(part["ours_train_hours"], part["ours_top1"], yerr=part["ours_top1_std"].fillna(0),
+                     label=f"ours: {name} {mode}", **OURS_STYLE)
+    ax2.set(xlabel="training time on our hardware (h)", ylabel="proxy top-1 (%)", title="(a) ours: proxies")
+    if not proxy.empty:
+        ax2.legend(fontsize=6)
+    b = item.frame[item.frame["panel"] == "b"].reset_index(drop=True)
+    xs = range(len(b))
+    ax3.bar([x - 0.2 for x in xs], b["paper_params_M_figure"], width=0.4, label="paper (Fig. 1b)")
+    ax3.bar([x + 0.2 for x in xs], b["ours_params_M"].fillna(0), width=0.4, label="ours (exact count)", hatch="//",
+            fill=False)
+    for x, value in zip(xs, b["ours_params_M"]):
+        if pd.isna(value):
+            ax3.text(x + 0.2, 2, "not\nbuilt", ha="center", va="bottom", fontsize=6, color="firebrick")
+    ax3.set_xticks(list(xs), [s.replace(" (", "\n(") for s in b["paper_label_in_figure"]], fontsize=6)
+    ax3.set_xlabel("ours: EfficientNet-B6, DeiT-B, V2-S (ICML, 22 M);\nthe paper's 24 M is the arXiv v1 V2-S",
+                   fontsize=7)
+    ax3.set(ylabel="params (M)", title="(b) parameters")
+    ax3.legend(fontsize=6)
+
+
+# --------------------------------------------------------------------------- Figure 3
+def figure03(res: Results) -> Item:
+    fig3 = paper.load("F3")
+    frame = fig3.rename(columns={c: f"paper_{c}" for c in fig3.columns if c not in ("series", "point_index")})
+    train = m.bench(res, "train")
+    rows = []
+    t7 = paper.load("T7")
+    for entry in m._registry():
+        if "F3" not in entry.tables or train.empty:
+            continue
+        step = m.bench_value(res, "train", entry.name, "step_seconds_median")
+        size = m.bench_value(res, "train", entry.name, "image_size")
+        batch = m.bench_value(res, "train", entry.name, "batch_size")
+        acc = t7.loc[t7["model"] == entry.paper_name, "top1_acc_pct"]
+        if step is not None:
+            rows.append({"model": entry.name, "ours_step_time_ms": 1000 * step, "ours_image_size": size,
+                         "ours_batch_size": batch, "paper_top1_acc_pct_table7": float(acc.iloc[0]) if len(acc) else None})
+    item = Item("F3", frame, f"{MEASURED} (training step time at a fixed size)", m.bench_hardware(res, "train"),
+                [] if rows else ["training step time of V2-S/M/L, EfficientNet-B3..B7 and NFNet-F0..F3"],
+                ["our y values are the paper's Table 7 accuracies: only the time axis is measured here"])
+    item.extra["ours"] = pd.DataFrame(rows)
+    return item
+
+
+def _family(name: str) -> str:
+    return "EffNetV2" if name.startswith("efficientnetv2") else "NFNet" if name.startswith("nfnet") else "EffNet"
+
+
+def plot_figure03(fig, item: Item) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    _paper_series(ax1, item.frame, "paper_step_time_ms_batch32_per_core_approx", "paper_top1_acc_pct_approx")
+    ax1.set(xlabel="training step time (ms, TPUv3, batch 32/core)", ylabel="ImageNet top-1 (%)", title="paper")
+    ax1.legend(fontsize=7)
+    ours = item.extra["ours"]
+    if ours.empty:
+        _empty(ax2, "training step times (speed & memory notebook)")
+    else:
+        ours = ours.assign(family=ours["model"].map(_family)).dropna(subset=["paper_top1_acc_pct_table7"])
+        for fam, part in _groups(ours, "family"):
+            part = part.sort_values("ours_step_time_ms")
+            ax2.plot(part["ours_step_time_ms"], part["paper_top1_acc_pct_table7"], label=f"ours: {fam}", **OURS_STYLE)
+            for _, r in part.iterrows():
+                ax2.annotate(r["model"], (r["ours_step_time_ms"], r["paper_top1_acc_pct_table7"]), fontsize=6)
+        ax2.legend(fontsize=7)
+    ax2.set(xlabel=f"training step time on our hardware (ms)", ylabel="paper's top-1 (Table 7, %)", title="ours")
+
+
+# --------------------------------------------------------------------------- Figure 5
+def figure05(res: Results) -> Item:
+    fig5 = paper.load("F5")
+    frame = fig5.rename(columns={c: f"paper_{c}" for c in fig5.columns if c not in ("series", "model")})
+    names = [m.registry_name(n, "F5") if isinstance(n, str) and not n.startswith("(") else None for n in frame["model"]]
+    exact = [m.exact_row(res, n) for n in names]
+    frame["ours_model"] = names
+    frame["ours_params_M"] = [e.get("params_M") for e in exact]
+    frame["ours_macs_B"] = [e.get("macs_B") for e in exact]
+    frame["ours_latency_ms_batch16"] = [m.bench_value(res, "inference", n, "latency_ms_median", batch_size=16)
+                                        for n in names]
+    missing = []
+    if frame["ours_params_M"].isna().all():
+        missing.append("params and MACs (static notebook)")
+    if frame["ours_latency_ms_batch16"].isna().all():
+        missing.append("inference latency at batch 16 (speed & memory notebook)")
+    return Item("F5", frame, f"{EXACT} (params, MACs) + {MEASURED} (latency)", m.bench_hardware(res, "inference"),
+                missing, ["y is the paper's accuracy in every panel; ours differ only on the x axis"])
+
+
+def plot_figure05(fig, item: Item) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
+
+    axes = fig.subplots(1, 4, sharey=True)
+    f = item.frame
+    colors = _colors(f)
+    panels = [("paper_params_M_table", "ours_params_M", "params (M)", "(a) params"),
+              ("paper_flops_B_table", "ours_macs_B", "FLOPs = multiply-adds (B)", "(b) FLOPs"),
+              ("paper_infer_time_ms_table", None, "ms (V100 FP16, batch 16)", "(c) latency: paper"),
+              (None, "ours_latency_ms_batch16", "ms on our hardware (batch 16)", "(c) latency: ours")]
+    for ax, (px, ox, xlabel, title) in zip(axes, panels):
+        if px:
+            _paper_series(ax, f, px, "paper_top1_acc_pct_table", legend=False)
+        if ox:
+            part = f.dropna(subset=[ox, "paper_top1_acc_pct_table"])
+            if part.empty:
+                _empty(ax, xlabel)
+            for name, p in _groups(part, "series"):
+                ax.plot(p[ox], p["paper_top1_acc_pct_table"], color=colors[name], **{**OURS_STYLE, "linestyle": "none"})
+        ax.set(xlabel=xlabel, title=title)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    axes[0].set_ylabel("ImageNet top-1 (%, paper)")
+    handles = [Line2D([], [], color=c, marker="o", label=n) for n, c in colors.items()]
+    handles.append(Line2D([], [], color="k", marker="D", markerfacecolor="none", linestyle="none",
+                          label="ours (hollow)"))
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(0.85, 0.55), fontsize=7,
+               title="series (paper: filled)", title_fontsize=7)
+
+
+# --------------------------------------------------------------------------- Figure 6
+def figure06(res: Results) -> Item:
+    frame = paper.load("F6").rename(columns={"epoch_approx": "paper_epoch", "top1_acc_pct_approx": "paper_top1_acc_pct",
+                                             "note": "paper_note"})
+    epochs = res.epochs(m.EXPERIMENTS["adaptive_regularization"])
+    curves = pd.DataFrame()
+    if not epochs.empty and "schedule.mode" in epochs.columns:
+        metric = "ema_top1" if "ema_top1" in epochs.columns and epochs["ema_top1"].notna().any() else "val_top1"
+        keep = epochs[epochs["schedule.mode"].isin(["vanilla-progressive", "paper"])].dropna(subset=[metric])
+        curves = keep.groupby(["schedule.mode", "epoch"])[metric].agg(["mean", "std", "count"]).reset_index()
+        curves["progress_pct"] = 100 * curves["epoch"] / keep["train.epochs"].max()
+    item = Item("F6", frame, f"{PROXY} (validation top-1 per epoch, mean ± std over seeds)", res.hardware(epochs),
+                [] if not curves.empty else ["per-epoch curves of the adaptive-regularization notebook"],
+                ["x is training progress (% of epochs) so the 350-epoch ImageNet curves and the short proxy "
+                 "runs share an axis; y scales differ (ImageNet vs proxy dataset)"])
+    item.extra["curves"] = curves
+    return item
+
+
+def plot_figure06(fig, item: Item) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    for series, part in item.frame.groupby("series", sort=False):
+        ax1.plot(100 * part["paper_epoch"] / 350, part["paper_top1_acc_pct"], label=f"paper: {series}")
+    ax1.set(xlabel="training progress (% of 350 epochs)", ylabel="ImageNet top-1 (%)", title="paper (ImageNet)")
+    ax1.legend(fontsize=7)
+    labels = {"vanilla-progressive": "progressive resize (vanilla)", "paper": "progressive resize + adaptive reg"}
+    if item.extra["curves"].empty:
+        _empty(ax2, "curves of the adaptive-regularization notebook")
+    for mode, part in _groups(item.extra["curves"], "schedule.mode"):
+        ax2.plot(part["progress_pct"], part["mean"], label=f"ours: {labels.get(mode, mode)}", marker=".")
+        std = part["std"].fillna(0)
+        ax2.fill_between(part["progress_pct"], part["mean"] - std, part["mean"] + std, alpha=0.2)
+    ax2.set(xlabel="training progress (% of epochs)", ylabel="proxy top-1 (%)", title="ours (proxy)")
+    if not item.extra["curves"].empty:
+        ax2.legend(fontsize=7)
+
+
+FIGURES = {"F1": (figure01, plot_figure01), "F3": (figure03, plot_figure03),
+           "F5": (figure05, plot_figure05), "F6": (figure06, plot_figure06)}
+
+
+def build_figure(key: str, res: Results, out_dir: Path) -> Item:
+    build, plot = FIGURES[key]
+    item = build(res)
+    draw(item, out_dir, plot)
+    return item

@@ -1,0 +1,168 @@
+"""Our measured numbers in the shapes the tables need, and the names that tie them to the paper.
+
+Experiment names are shared with the experiment notebooks (``notebooks/experiments/``), whose
+``parameters`` cells default to the same strings (a test checks it).
+"""
+from __future__ import annotations
+
+import functools
+import re
+
+import pandas as pd
+
+from replication.report.collect import Results, pick
+
+# results/<experiment>/ folders written by the experiment notebooks
+EXPERIMENTS = {
+    "size_augmentation": "t05_size_aug",  # T5
+    "progressive": "t12_progressive",  # T12, F1, T10 proxy
+    "adaptive_regularization": "t13_adaptive_reg",  # T13, F6
+    "transfer": "t08_transfer",  # T8
+    "nas": "nas",  # §3.3
+}
+STATIC_FILES = {"params": "params_macs", "layers": "table04", "datasets": "datasets"}  # results/static/<name>.csv
+
+# paper row labels that do not carry a registry paper name
+ALIASES = {
+    "V1-B7 (EfficientNet-B7, same progressive training)": "EfficientNet-B7",
+    "V2-M (EfficientNetV2-M)": "EfficientNetV2-M",
+    "No fused": "EfficientNet-B4 (No fused)",
+    "DeiT-B (ViT+regularization)": "DeiT-B (ViT+reg)",
+    "DeiT-B-384 (ViT+regularization)": "DeiT-B-384 (ViT+reg)",
+    "ViT-B/16 (21k)": "ViT-B/16",
+}
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip().lower()
+
+
+def paper_label(row_name: str) -> str:
+    """Paper row label -> the registry's paper name ("V2-B0" -> "EfficientNetV2-B0")."""
+    name = ALIASES.get(row_name, row_name)
+    name = re.sub(r"^V2-", "EfficientNetV2-", name)
+    name = re.sub(r"^V1-", "EfficientNet-", name)
+    return re.sub(r" \(21k\)$", "", name) if name.startswith("EfficientNetV2") else name
+
+
+@functools.lru_cache(maxsize=None)
+def _registry() -> tuple:
+    try:
+        from replication.models.registry import REGISTRY
+    except ImportError:  # the models part is not installed: nothing can be matched
+        return ()
+    return tuple(REGISTRY.values())
+
+
+def registry_name(row_name: str, table: str) -> str | None:
+    """The registered model measured for a paper row of ``table`` (None if none is built)."""
+    wanted = _norm(paper_label(row_name))
+    tagged = [e for e in _registry() if table in e.tables]
+    for entries in (tagged, list(_registry())):  # entries tagged with the table first
+        exact = [e for e in entries if _norm(e.paper_name) == wanted]
+        if exact:
+            return exact[0].name
+        partial = sorted((e for e in entries if wanted in _norm(e.paper_name)), key=lambda e: len(e.paper_name))
+        if partial:
+            return partial[0].name
+    return None
+
+
+# --------------------------------------------------------------------------- exact
+def params_macs(res: Results) -> pd.DataFrame:
+    """``results/static/params_macs.csv`` as model, params_M, macs_B, image_size (empty if absent)."""
+    frame = res.static(STATIC_FILES["params"])
+    if not frame.empty:
+        frame = frame[frame["model"].fillna("").astype(str).ne("") & frame["params"].notna()]
+    if frame.empty:
+        return pd.DataFrame(columns=["model", "params_M", "macs_B", "image_size"])
+    out = pd.DataFrame({
+        "model": frame[[c for c in ("model", "name") if c in frame.columns][0]],
+        "params_M": frame["params"] / 1e6,
+        "macs_B": frame["macs"] / 1e9 if "macs" in frame.columns else float("nan"),
+        "image_size": frame.get("image_size", pd.Series([None] * len(frame))),
+    })
+    return out.drop_duplicates("model", keep="last").reset_index(drop=True)
+
+
+def exact_row(res: Results, model: str | None) -> dict:
+    """params_M, macs_B, image_size of one registered model ({} if not measured)."""
+    if model is None:
+        return {}
+    frame = params_macs(res)
+    hit = frame[frame["model"] == model]
+    return {} if hit.empty else hit.iloc[0].to_dict()
+
+
+# --------------------------------------------------------------------------- speed and memory
+def bench(res: Results, kind: str, batch_size: int | None = None) -> pd.DataFrame:
+    """Benchmark rows of ``kind`` ("train", "inference", "memory") with model and hardware."""
+    frame = res.bench()
+    if frame.empty or "kind" not in frame.columns or "model" not in frame.columns:
+        return pd.DataFrame()
+    frame = frame[frame["kind"] == kind]
+    if batch_size is not None and "batch_size" in frame.columns:
+        frame = frame[frame["batch_size"] == batch_size]
+    return frame.reset_index(drop=True)
+
+
+def bench_value(res: Results, kind: str, model: str | None, column: str, **where):
+    """Median of ``column`` over matching benchmark rows (latest hardware first), else None."""
+    frame = bench(res, kind)
+    if model is None or frame.empty or column not in frame.columns:
+        return None
+    frame = frame[frame["model"] == model]
+    for key, value in where.items():
+        if key in frame.columns and value is not None:
+            frame = frame[frame[key] == value]
+    values = frame[column].dropna()
+    return float(values.median()) if len(values) else None
+
+
+def bench_hardware(res: Results, kind: str) -> str:
+    return res.hardware(bench(res, kind))
+
+
+# --------------------------------------------------------------------------- proxy runs
+def final_metric(run: dict) -> float | None:
+    """The run's final top-1: EMA if it was kept, else the raw model ("summary.final.*")."""
+    return pick(run, "summary.final.ema_top1", "summary.final.val_top1", "summary.best_val_top1")
+
+
+def runs_table(res: Results, experiment: str) -> pd.DataFrame:
+    """Finished runs with ``top1`` and ``train_hours`` columns added (empty if none)."""
+    runs = res.finished_runs(experiment)
+    if runs.empty:
+        return runs
+    runs = runs.copy()
+    runs["top1"] = [final_metric(r) for r in runs.to_dict("records")]
+    runs["train_hours"] = runs.get("summary.total_train_seconds", pd.Series(dtype=float)) / 3600
+    return runs
+
+
+def arm_values(runs: pd.DataFrame, metric: str = "top1", **where) -> list[float]:
+    """Per-seed values of ``metric`` over runs whose columns equal ``where`` (dotted keys allowed
+    as ``schedule__mode`` for ``schedule.mode``)."""
+    if runs.empty:
+        return []
+    mask = pd.Series(True, index=runs.index)
+    for key, value in where.items():
+        column = key.replace("__", ".")
+        if column not in runs.columns:
+            return []
+        mask &= runs[column].astype(str) == str(value)
+    return [float(v) for v in runs.loc[mask, metric].dropna()]
+
+
+def mean_std(values: list[float]) -> tuple[float | None, float | None, int]:
+    if not values:
+        return None, None, 0
+    series = pd.Series(values, dtype=float)
+    return float(series.mean()), (float(series.std()) if len(values) > 1 else None), len(values)
+
+
+def fmt_mean_std(values: list[float], digits: int = 1) -> str:
+    mean, std, n = mean_std(values)
+    if mean is None:
+        return ""
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "") + f" (n={n})"

@@ -1,0 +1,199 @@
+"""Papermill batches and the report: what ``make figures``, ``make experiments`` and ``make report`` run.
+
+    python -m replication.runbook figures                       # plotting notebooks, then the report
+    python -m replication.runbook experiments --profile cpu     # experiment notebooks (resumable)
+    python -m replication.runbook report                        # figures/REPORT.md + build/report.html
+
+Executed copies of the notebooks go to the git-ignored ``build/`` folder. Any notebook that fails
+makes the command fail, naming the notebook, the cell and the error; the others still run.
+Experiment notebooks take their parameters from ``notebooks/profiles/<profile>/<notebook>.yaml``
+(the same files work with ``papermill -f``); finished runs are skipped and interrupted ones resume,
+so running the command again continues where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+EXPERIMENT_ORDER = ("static", "speed_memory", "size_augmentation", "progressive", "adaptive_regularization",
+                    "transfer", "nas")  # transfer needs the progressive notebook's checkpoints
+PROFILES = ("smoke", "cpu", "gpu")
+
+
+class NotebookFailure(RuntimeError):
+    pass
+
+
+def kernel_name() -> str:
+    """A Jupyter kernel that runs this interpreter: "replication" when it is registered for it
+    (``make setup``), else "python3", which jupyter_client maps to the running interpreter when its
+    spec starts with plain ``python``."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    for name in ("replication", "python3"):
+        try:
+            argv = manager.get_kernel_spec(name).argv
+        except NoSuchKernel:
+            continue
+        if argv and (argv[0] in ("python", "python3") or Path(argv[0]).resolve() == Path(sys.executable).resolve()):
+            return name
+    raise NotebookFailure(f"no Jupyter kernel runs {sys.executable}; register one with "
+                          "`python -m ipykernel install --sys-prefix --name replication` (make setup does)")
+
+
+def notebook_parameters(path: Path) -> dict:
+    """Names -> default (as source text) of the ``parameters`` cell, as papermill infers them."""
+    import papermill as pm
+
+    return {name: spec["default"] for name, spec in pm.inspect_notebook(str(path)).items()}
+
+
+def execute(path: Path, out: Path, parameters: dict, cwd: Path = REPO, timeout: int | None = None) -> float:
+    """Run one notebook with papermill; raise NotebookFailure naming notebook, cell and error."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(str(path), str(out), parameters=parameters, kernel_name=kernel_name(), cwd=str(cwd),
+                            progress_bar=False, execution_timeout=timeout)
+    except PapermillExecutionError as err:
+        raise NotebookFailure(f"{_rel(path)}: cell {err.cell_index} (execution count {err.exec_count}) raised "
+                              f"{err.ename}: {err.evalue} -- executed copy with the traceback: {_rel(out)}") from None
+    return time.perf_counter() - start
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def run_batch(jobs: list[tuple[Path, Path, dict]], cwd: Path, timeout: int | None = None) -> list[str]:
+    """Run every (notebook, output, parameters); return the failure messages (empty: all passed)."""
+    failures = []
+    for path, out, params in jobs:
+        try:
+            seconds = execute(path, out, params, cwd, timeout)
+            print(f"ok     {_rel(path)} ({seconds:.1f} s) -> {_rel(out)}", flush=True)
+        except NotebookFailure as err:
+            failures.append(str(err))
+            print(f"FAILED {err}", file=sys.stderr, flush=True)
+    return failures
+
+
+def figures(results_dir: Path, figures_dir: Path, build_dir: Path, notebooks_dir: Path = NOTEBOOKS / "figures",
+            include_smoke: bool = False) -> int:
+    start = time.perf_counter()
+    params = {"results_dir": str(Path(results_dir).resolve()), "figures_dir": str(Path(figures_dir).resolve()),
+              "include_smoke": include_smoke}
+    jobs = [(nb, Path(build_dir) / "figures" / nb.name, params) for nb in sorted(Path(notebooks_dir).glob("*.ipynb"))]
+    if not jobs:
+        print(f"error: no notebooks in {notebooks_dir}", file=sys.stderr)
+        return 2
+    failures = run_batch(jobs, REPO)
+    code = report(results_dir, figures_dir, build_dir, include_smoke)
+    print(f"figures: {len(jobs)} notebooks + report in {time.perf_counter() - start:.1f} s")
+    return _finish(failures) or code
+
+
+def _finish(failures: list[str]) -> int:
+    if failures:
+        print(f"\n{len(failures)} notebook(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+def report(results_dir: Path, figures_dir: Path, build_dir: Path, include_smoke: bool = False) -> int:
+    from replication import report as report_mod
+
+    html = Path(build_dir) / "report.html"
+    path = report_mod.write_report(results_dir, figures_dir, html_path=html, include_smoke=include_smoke)
+    print(f"wrote {_rel(path)} and {_rel(html)}")
+    return 0
+
+
+def experiment_jobs(profile: str, build_dir: Path, only=(), overrides: dict | None = None,
+                    notebooks_dir: Path = NOTEBOOKS / "experiments", profiles_dir: Path = NOTEBOOKS / "profiles"):
+    """(notebook, output, parameters) for each experiment notebook, parameters from the profile YAML."""
+    if profile not in PROFILES:
+        raise NotebookFailure(f"--profile: unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    names = [n for n in EXPERIMENT_ORDER if (Path(notebooks_dir) / f"{n}.ipynb").is_file()]
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise NotebookFailure(f"--only: unknown notebook(s) {unknown}; choose from {', '.join(names)}")
+    jobs = []
+    for name in (only or names):
+        path = Path(notebooks_dir) / f"{name}.ipynb"
+        yaml_path = Path(profiles_dir) / profile / f"{name}.yaml"
+        if not yaml_path.is_file():
+            raise NotebookFailure(f"missing parameter file {yaml_path}: write it (keys = the notebook's parameters)")
+        params = yaml.safe_load(yaml_path.read_text()) or {}
+        known = notebook_parameters(path)
+        extra = [k for k in params if k not in known]
+        if extra:
+            raise NotebookFailure(f"{yaml_path}: {extra} are not parameters of {_rel(path)}; known: {list(known)}")
+        params.update({k: v for k, v in (overrides or {}).items() if k in known})
+        jobs.append((path, Path(build_dir) / "experiments" / profile / path.name, params))
+    return jobs
+
+
+def experiments(profile: str, build_dir: Path, only=(), overrides=None, timeout: int | None = None) -> int:
+    start = time.perf_counter()
+    try:
+        jobs = experiment_jobs(profile, build_dir, only, overrides)
+    except NotebookFailure as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    failures = run_batch(jobs, REPO, timeout)
+    print(f"experiments ({profile}): {len(jobs)} notebooks in {time.perf_counter() - start:.1f} s")
+    return _finish(failures)
+
+
+def _pairs(items) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"--set {item!r}: write key=value, e.g. --set output_dir=/tmp/results")
+        key, text = item.split("=", 1)
+        out[key] = yaml.safe_load(text)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m replication.runbook", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("figures", "run the plotting notebooks, then write the report"),
+                       ("experiments", "run the experiment notebooks of a profile (resumable)"),
+                       ("report", "write figures/REPORT.md and build/report.html")):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--results", type=Path, default=REPO / "results", help="results folder (default: results/)")
+        p.add_argument("--figures", type=Path, default=REPO / "figures", help="output folder (default: figures/)")
+        p.add_argument("--build", type=Path, default=REPO / "build", help="executed notebooks (default: build/)")
+        p.add_argument("--include-smoke", action="store_true", help="also show smoke-profile runs (never evidence)")
+        if name == "figures":
+            p.add_argument("--notebooks", type=Path, default=NOTEBOOKS / "figures", help="plotting notebooks folder")
+        if name == "experiments":
+            p.add_argument("--profile", choices=PROFILES, required=True)
+            p.add_argument("--only", nargs="*", default=(), metavar="NOTEBOOK", help=f"subset of {', '.join(EXPERIMENT_ORDER)}")
+            p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override a parameter in every notebook that has it")
+            p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    args = parser.parse_args(argv)
+    if args.command == "figures":
+        return figures(args.results, args.figures, args.build, args.notebooks, args.include_smoke)
+    if args.command == "report":
+        return report(args.results, args.figures, args.build, args.include_smoke)
+    return experiments(args.profile, args.build, args.only, _pairs(args.set), args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

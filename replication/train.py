@@ -1,0 +1,313 @@
+"""Progressive learning with adaptive regularization (Algorithm 1) in one Accelerate loop.
+
+``python -m replication train CONFIG [key=value ...] [--resume]`` (or ``accelerate launch -m
+replication train ...`` for several processes). The stage table comes from
+``replication.progressive``; at every stage boundary the training transform is rebuilt at the
+new image size and RandAugment magnitude, the mixup alpha and the model's dropout are set, and
+the weights, optimizer state, EMA and LR schedule carry on. Recipes: §5.1 (timm RMSpropTF,
+warm-up then x0.97 every 2.4 epochs, EMA, label smoothing, no weight decay on BN/bias,
+stochastic depth, BN momentum) and §5.3 (``optim.sched=cosine``, ``optim.weight_decay=0``,
+``data.cutout=true``). Evaluation runs at ``data.eval_size``, larger than the training sizes.
+
+A checkpoint is written at the end of every epoch (weights, optimizer, EMA, RNG states of every
+process, history); the sampler order is a function of (seed, epoch). ``--resume`` therefore
+continues a killed run and ends with the same metrics as an uninterrupted one (exactly on CPU).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.data_loader import prepare_data_loader
+from accelerate.utils import set_seed
+from timm.loss import SoftTargetCrossEntropy
+from timm.utils import ModelEmaV3
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from replication import config as config_mod
+from replication import data, models, progressive, results
+from replication.config import Config, ConfigError
+from replication.recipe import (EpochShuffle, base_dataset, build_mixup, build_model, build_optimizer, build_scheduler,
+                                limit_dataset, set_mixup, stages_for)
+
+
+def _loader(ds, batch_size, sampler, cfg: Config, accelerator, drop_last):
+    loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=cfg.data.num_workers,
+                        drop_last=drop_last, pin_memory=accelerator.device.type == "cuda")
+    return prepare_data_loader(loader, device=accelerator.device, num_processes=accelerator.num_processes,
+                               process_index=accelerator.process_index, put_on_device=True)
+
+
+def _check_run_dir(cfg: Config, resume: bool):
+    out = results.run_dir(cfg)
+    if (out / "summary.json").exists():
+        if not resume:
+            raise ConfigError(f"{out} already holds a finished run; pass --resume to reuse it, or set run_id=... / experiment=...")
+        return "done"
+    if (out / "config.yaml").exists():
+        if not resume:
+            raise ConfigError(f"{out} holds an unfinished run; pass --resume to continue it, or delete the folder")
+        old = config_mod.from_dict(results.read_run(out)["config"])
+        changed = config_mod.diff(old, cfg)
+        if changed:
+            raise ConfigError(f"--resume: the config differs from the saved {out / 'config.yaml'} in {', '.join(changed)}; "
+                              "use the same config and overrides, or start a new run_id")
+    return "new"
+
+
+def run(cfg: Config, resume: bool = False, hook=None) -> dict:
+    """Train one run described by ``cfg``; returns the summary (``status`` 'complete' or 'stopped').
+
+    ``hook(event, info)``, if given, is called with event "epoch_start" (after the stage's
+    transform, mixup and dropout are set) and "epoch_end"; ``info`` holds epoch, stage, model,
+    optimizer, ema, mixup, train_dataset and loader. Tests use it to watch stage boundaries.
+    """
+    config_mod.validate(cfg)
+    out, ckpt_path = results.run_dir(cfg), results.checkpoint_dir(cfg) / "last.pt"
+    if _check_run_dir(cfg, resume) == "done":
+        return json.loads((out / "summary.json").read_text())
+    # cpu=True when no accelerator is present, so that several CPU processes (torchrun or
+    # `accelerate launch --multi_gpu`) form a gloo process group instead of running alone
+    on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
+    accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision, cpu=on_cpu)
+    rank, main = accelerator.process_index, accelerator.is_main_process
+    if cfg.train.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    stages = stages_for(cfg)
+    d, t = cfg.data, cfg.train
+    train_ds = limit_dataset(data.get_dataset(d.dataset, d.train_split), d.train_limit, cfg.seed)
+    eval_ds = limit_dataset(data.get_dataset(d.dataset, d.eval_split), d.eval_limit, cfg.seed)
+    base_dataset(eval_ds).transform = data.eval_transform(d.eval_size, crop_pct=d.crop_pct)
+    num_classes = cfg.model.num_classes or len(base_dataset(train_ds).classes)
+
+    set_seed(cfg.seed)  # same initial weights on every process
+    model = build_model(cfg, num_classes).to(accelerator.device)
+    ema = ModelEmaV3(model, decay=t.ema_decay, use_warmup=t.ema_warmup) if t.ema_decay else None
+    global_batch = d.batch_size * accelerator.num_processes
+    optimizer = build_optimizer(cfg, model, global_batch)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    steps = len(train_ds) // global_batch
+    steps = min(steps, t.steps_per_epoch) if t.steps_per_epoch else steps
+    if steps < 1:
+        raise ConfigError(f"data.batch_size={d.batch_size} x {accelerator.num_processes} processes exceeds the "
+                          f"{len(train_ds)} training images; lower the batch size")
+    scheduler = build_scheduler(cfg, optimizer, steps)
+    mixup = build_mixup(cfg, num_classes)
+    hard_loss, soft_loss = torch.nn.CrossEntropyLoss(label_smoothing=t.label_smoothing), SoftTargetCrossEntropy()
+
+    state = {"epoch": 0, "global_step": 0, "history": [], "resumed": 0}
+    if resume and ckpt_path.exists():
+        state = _restore(ckpt_path, accelerator, model, optimizer, ema)
+        accelerator.print(f"resumed {out} after epoch {state['epoch']}")
+    else:
+        set_seed(cfg.seed + rank)  # augmentation, mixup, dropout differ between processes
+        if main:
+            config_mod.save(cfg, out / "config.yaml")
+    scheduler.step_update(state["global_step"])
+    accelerator.wait_for_everyone()
+
+    for epoch in range(state["epoch"], t.epochs):
+        stage = progressive.stage_at(stages, epoch)
+        base_dataset(train_ds).transform = data.train_transform(
+            stage.image_size, randaug_magnitude=stage.randaug_magnitude, randaug_layers=d.randaug_layers,
+            randaug_mmax=d.randaug_mmax, cutout=d.cutout, hflip=d.hflip)
+        models.set_dropout(accelerator.unwrap_model(model), stage.dropout)
+        set_mixup(mixup, stage.mixup_alpha, d.cutmix)
+        loader = _loader(train_ds, d.batch_size, EpochShuffle(len(train_ds), cfg.seed, epoch), cfg, accelerator, True)
+        sizes = (progressive.batch_sizes(cfg.schedule.image_size, cfg.schedule.size_multiple, cfg.seed, epoch, steps)
+                 if cfg.schedule.mode == "random-resize" and cfg.schedule.resize_every == 0 else None)
+        info = dict(epoch=epoch, stage=stage, model=accelerator.unwrap_model(model), optimizer=optimizer, ema=ema,
+                    mixup=mixup, train_dataset=base_dataset(train_ds), loader=loader)
+        if hook:
+            hook("epoch_start", info)
+        row = {"epoch": epoch + 1, "stage": stage.index + 1, "image_size": stage.image_size,
+               "randaug_magnitude": stage.randaug_magnitude, "mixup_alpha": stage.mixup_alpha, "dropout": stage.dropout}
+        loss, seconds, state["global_step"] = train_epoch(
+            cfg, accelerator, model, optimizer, scheduler, ema, loader, steps, state["global_step"], mixup,
+            hard_loss, soft_loss, sizes, desc=f"ep {epoch + 1}/{t.epochs} st {stage.index + 1}")
+        images = steps * global_batch
+        row.update(lr=float(f"{optimizer.param_groups[0]['lr']:.8g}"), train_loss=loss, epoch_seconds=round(seconds, 3),
+                   images_per_second=round(images / seconds, 2), train_images=images)
+        if (epoch + 1) % t.eval_every == 0 or epoch + 1 == t.epochs:
+            start = time.perf_counter()
+            eval_loader = _loader(eval_ds, d.eval_batch_size, None, cfg, accelerator, False)
+            row.update(_prefixed("val", evaluate(accelerator, model, eval_loader, t.channels_last)))
+            if ema is not None:
+                row.update(_prefixed("ema", evaluate(accelerator, ema.module, eval_loader, t.channels_last)))
+            row["eval_seconds"] = round(time.perf_counter() - start, 3)
+        if hook:
+            hook("epoch_end", info)
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        _checkpoint(ckpt_path, accelerator, model, optimizer, ema, state)
+        if main:
+            results.write_epochs(out / "epochs.csv", state["history"])
+            accelerator.print(_line(row, t.epochs))
+        if t.stop_after_epochs and epoch + 1 == t.stop_after_epochs and epoch + 1 < t.epochs:
+            accelerator.print(f"stopping after epoch {epoch + 1} (train.stop_after_epochs)")
+            return {"status": "stopped", "epoch": epoch + 1}
+
+    summary = _summary(cfg, state, accelerator.num_processes)
+    if main:
+        results.write_summary(out / "summary.json", summary)
+        if not t.keep_checkpoint:
+            ckpt_path.unlink(missing_ok=True)
+    accelerator.wait_for_everyone()
+    return summary
+
+
+def train_epoch(cfg, accelerator, model, optimizer, scheduler, ema, loader, steps, global_step, mixup,
+                hard_loss, soft_loss, sizes=None, desc=""):
+    """One epoch of ``steps`` optimizer steps; returns (mean loss, seconds, global step)."""
+    model.train()
+    s, total, seen = cfg.schedule, torch.zeros((), device=accelerator.device), 0
+    bar = tqdm(total=steps, desc=desc, leave=False, dynamic_ncols=True,
+               disable=not (cfg.train.progress and accelerator.is_main_process))
+    start = time.perf_counter()
+    for step, (x, y) in enumerate(loader):
+        if step >= steps:
+            break
+        if sizes is not None:  # random resize per batch: the loader runs at the largest size
+            x = F.interpolate(x, size=(sizes[step], sizes[step]), mode="bilinear", antialias=True, align_corners=False)
+            if s.adaptive:
+                reg = progressive.batch_regularization(s.image_size, sizes[step], s.mixup_alpha, s.dropout)
+                set_mixup(mixup, reg["mixup_alpha"], cfg.data.cutmix)
+                models.set_dropout(accelerator.unwrap_model(model), reg["dropout"])
+        if cfg.train.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if mixup.mixup_enabled:
+            x, target = mixup(x, y)
+        with accelerator.autocast():
+            logits = model(x)
+            loss = soft_loss(logits, target) if mixup.mixup_enabled else hard_loss(logits, y)
+        accelerator.backward(loss)
+        if cfg.optim.clip_grad:
+            accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        global_step += 1
+        scheduler.step_update(global_step)
+        if ema is not None:
+            ema.update(accelerator.unwrap_model(model), step=global_step)
+        total += loss.detach().float()
+        seen += len(x)
+        bar.update()
+        if not bar.disable and (step % 10 == 0 or step + 1 == steps):  # .item() syncs a GPU: not every step
+            bar.set_postfix(size=x.shape[-1], loss=f"{total.item() / (step + 1):.3f}",
+                            img_s=f"{seen * accelerator.num_processes / (time.perf_counter() - start):.0f}")
+    seconds = time.perf_counter() - start
+    bar.close()
+    mean = accelerator.reduce(total / steps, reduction="mean").item()
+    return round(mean, 6), seconds, global_step
+
+
+@torch.no_grad()
+def evaluate(accelerator, model, loader, channels_last: bool = True) -> dict:
+    """Top-1, top-5 (%) and loss over the whole evaluation set (gathered from every process)."""
+    was_training = model.training
+    model.eval()
+    correct1, correct5, losses = [], [], []
+    for x, y in loader:
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with accelerator.autocast():
+            logits = model(x).float()
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hits = top == y[:, None]
+        batch = torch.stack([hits[:, 0].float(), hits.any(1).float(), F.cross_entropy(logits, y, reduction="none")], 1)
+        batch = accelerator.gather_for_metrics(batch)
+        correct1.append(batch[:, 0]), correct5.append(batch[:, 1]), losses.append(batch[:, 2])
+    model.train(was_training)
+    return {"top1": round(100 * torch.cat(correct1).mean().item(), 4), "top5": round(100 * torch.cat(correct5).mean().item(), 4),
+            "loss": round(torch.cat(losses).mean().item(), 6)}
+
+
+def _prefixed(prefix: str, metrics: dict) -> dict:
+    return {f"{prefix}_{k}": v for k, v in metrics.items() if f"{prefix}_{k}" in results.EPOCH_COLUMNS}
+
+
+def _checkpoint(path, accelerator, model, optimizer, ema, state) -> None:
+    """Every process's RNG state, then (main process) weights, optimizer, EMA and history."""
+    rank = accelerator.process_index
+    if rank > 0:
+        results.save_checkpoint(path.with_name(f"rng_{rank}.pt"), {"epoch": state["epoch"], "rng": results.rng_state()})
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        scaler = accelerator.scaler.state_dict() if accelerator.scaler is not None else None
+        results.save_checkpoint(path, {**state, "model": accelerator.unwrap_model(model).state_dict(),
+                                       "optimizer": optimizer.state_dict(), "ema": ema.module.state_dict() if ema else None,
+                                       "scaler": scaler, "rng": results.rng_state()})
+    accelerator.wait_for_everyone()
+
+
+def _restore(path, accelerator, model, optimizer, ema) -> dict:
+    ckpt = results.load_checkpoint(path)
+    accelerator.unwrap_model(model).load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if ema is not None:
+        ema.module.load_state_dict(ckpt["ema"])
+    if ckpt.get("scaler") is not None and accelerator.scaler is not None:
+        accelerator.scaler.load_state_dict(ckpt["scaler"])
+    rng = ckpt["rng"]
+    if accelerator.process_index > 0:
+        own = results.load_checkpoint(path.with_name(f"rng_{accelerator.process_index}.pt"))
+        if own["epoch"] != ckpt["epoch"]:
+            raise RuntimeError(f"{path.parent}: RNG file of process {accelerator.process_index} is from epoch "
+                               f"{own['epoch']}, the checkpoint from {ckpt['epoch']}; delete the folder and restart")
+        rng = own["rng"]
+    results.set_rng_state(rng)
+    return {"epoch": ckpt["epoch"], "global_step": ckpt["global_step"], "history": ckpt["history"],
+            "resumed": ckpt["resumed"] + 1}
+
+
+def _summary(cfg: Config, state: dict, num_processes: int) -> dict:
+    hist = state["history"]
+    last = hist[-1]
+    final = {k: last.get(k) for k in ("train_loss", "val_loss", "val_top1", "val_top5", "ema_top1", "ema_top5")}
+    train_seconds = sum(r["epoch_seconds"] for r in hist)
+    return {
+        "experiment": cfg.experiment, "run_id": cfg.resolved_run_id, "status": "complete", "model": cfg.model.name,
+        "dataset": cfg.data.dataset, "schedule_mode": cfg.schedule.mode, "seed": cfg.seed, "epochs": len(hist),
+        "final": final, "best_val_top1": max((r["val_top1"] for r in hist if "val_top1" in r), default=None),
+        "total_train_seconds": round(train_seconds, 3),
+        "total_eval_seconds": round(sum(r.get("eval_seconds", 0) for r in hist), 3),
+        "mean_images_per_second": round(sum(r["train_images"] for r in hist) / train_seconds, 2),
+        "num_processes": num_processes, "resumed": state["resumed"], **results.environment(),
+    }
+
+
+def _line(row: dict, epochs: int) -> str:
+    text = (f"epoch {row['epoch']}/{epochs} stage {row['stage']} size {row['image_size']} "
+            f"loss {row['train_loss']:.4f} {row['images_per_second']:.0f} img/s {row['epoch_seconds']:.1f} s")
+    if "val_top1" in row:
+        text += f" val {row['val_top1']:.2f}" + (f" ema {row['ema_top1']:.2f}" if "ema_top1" in row else "")
+    return text
+
+
+# --------------------------------------------------------------------------- CLI
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("train", help="run one training from a YAML config plus overrides",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("config", help="experiment YAML, e.g. replication/configs/progressive.yaml")
+    p.add_argument("overrides", nargs="*", help="dotted key=value, e.g. profile=cpu seed=1 schedule.stages=2")
+    p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint (or reuse it if done)")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    try:
+        cfg = config_mod.load(args.config, args.overrides)
+        summary = run(cfg, resume=args.resume)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:  # one line, not one per process
+        keys = ("status", "epochs", "final", "total_train_seconds")
+        print(json.dumps({k: summary.get(k) for k in keys}, default=str))
+    return 0

@@ -1,0 +1,121 @@
+"""The config system: layers, overrides, round trip, and clear errors before any compute."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from replication import config as C
+from replication.__main__ import main
+
+PROGRESSIVE = C.CONFIGS_DIR / "progressive.yaml"
+
+
+def load(*overrides, path=PROGRESSIVE, resources=False):
+    return C.load(path, list(overrides), check_resources=resources)
+
+
+def test_layers_defaults_profile_file_overrides():
+    cfg = load("profile=smoke", "schedule.stages=4", "train.epochs=8")
+    assert cfg.profile == "smoke" and cfg.experiment == "progressive" and cfg.schedule.mode == "paper"
+    assert cfg.data.dataset == "imagenette_tiny"  # from the profile
+    assert cfg.schedule.stages == 4 and cfg.train.epochs == 8  # overrides win over the profile
+    assert cfg.optim.momentum == C.OptimConfig().momentum  # untouched defaults stay
+    assert load().profile == "" and load().data.dataset == C.DataConfig().dataset
+
+
+def test_profile_named_in_the_file(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("experiment: mine\nprofile: cpu\nschedule: {mode: fixed}\n")
+    cfg = C.load(path, [], check_resources=False)
+    assert (cfg.profile, cfg.data.dataset, cfg.schedule.mode) == ("cpu", "imagenette", "fixed")
+    assert C.load(path, ["profile=smoke"], check_resources=False).data.dataset == "imagenette_tiny"
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu"])
+def test_every_profile_and_experiment_config_is_valid(profile):
+    for path in sorted(C.CONFIGS_DIR.glob("*.yaml")):
+        load(f"profile={profile}", path=path)
+
+
+def test_gpu_profile_is_the_paper_recipe():
+    cfg = load("profile=gpu")
+    assert (cfg.model.name, cfg.schedule.image_size, cfg.schedule.randaug_magnitude) == ("efficientnetv2_s", (128, 300), (5, 15))
+    assert (cfg.optim.name, cfg.optim.decay_rate, cfg.optim.decay_epochs, cfg.train.ema_decay) == ("rmsproptf", 0.97, 2.4, 0.9999)
+
+
+def test_override_values_are_typed():
+    cfg = load("schedule.image_size=[64, 128]", "optim.lr=1", "train.channels_last=false", "run_id=7", "seed=3")
+    assert cfg.schedule.image_size == (64, 128) and isinstance(cfg.optim.lr, float) and cfg.optim.lr == 1.0
+    assert cfg.train.channels_last is False and cfg.run_id == "7" and cfg.resolved_run_id == "7"
+    assert load("seed=3").resolved_run_id == "seed3"
+
+
+def test_round_trip_through_yaml(tmp_path):
+    cfg = load("profile=cpu", "schedule.mode=official", "seed=5")
+    C.save(cfg, tmp_path / "config.yaml")
+    back = C.from_dict(yaml.safe_load((tmp_path / "config.yaml").read_text()))
+    assert back == cfg and C.diff(back, cfg) == []
+    assert C.diff(cfg, load("profile=cpu", "seed=5")) == ["schedule.mode"]
+    assert C.diff(cfg, load("profile=cpu", "schedule.mode=official", "seed=5", "data.num_workers=0")) == []
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("schedule.stage=4", "schedule.stages"),  # suggestion for a typo
+    ("shedule.stages=4", "schedule"),
+    ("schedule.stages=two", "schedule.stages: expected an integer"),
+    ("schedule.image_size=128", "pair"),
+    ("train.channels_last=1", "true or false"),
+    ("noequals", "key=value"),
+])
+def test_malformed_overrides_name_the_key(override, needle):
+    with pytest.raises(C.ConfigError, match=needle):
+        load(override)
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    (["schedule.stages=0"], "schedule.stages=0"),
+    (["schedule.stages=5", "train.epochs=4"], "train.epochs=4"),
+    (["schedule.image_size=[300, 128]"], "must not exceed"),
+    (["schedule.dropout=[0.3, 0.1]"], "schedule.dropout"),
+    (["optim.lr=-0.1"], "optim.lr"),
+    (["optim.weight_decay=-1"], "optim.weight_decay"),
+    (["schedule.mixup_alpha=[-0.2, 0]"], "negative"),
+    (["schedule.randaug_magnitude=[5, 40]"], "randaug_mmax"),
+    (["schedule.image_size=[130, 300]", "schedule.size_multiple=4"], "divisible"),
+    (["schedule.mode=progresive"], "choose one of"),
+    (["schedule.dropout=[0.1, 1.0]"], "below 1"),
+    (["train.mixed_precision=fp8"], "train.mixed_precision"),
+    (["data.batch_size=15", "schedule.mixup_alpha=[0, 0.2]"], "even"),
+    (["profile=laptop"], "unknown profile"),
+])
+def test_bad_values_are_refused_with_the_fix(overrides, needle):
+    with pytest.raises(C.ConfigError, match=needle):
+        load(*overrides)
+
+
+def test_all_problems_are_listed_at_once():
+    with pytest.raises(C.ConfigError) as err:
+        load("schedule.stages=0", "optim.lr=-1")
+    assert "schedule.stages" in str(err.value) and "optim.lr" in str(err.value)
+
+
+def test_unknown_model_and_missing_dataset(tmp_path, monkeypatch):
+    with pytest.raises(C.ConfigError, match="did you mean efficientnetv2_s"):
+        load("profile=smoke", "model.name=efficientnetv2_ss", resources=True)
+    with pytest.raises(C.ConfigError, match="data.dataset='imagenet_tiny'"):
+        load("profile=smoke", "data.dataset=imagenet_tiny", resources=True)
+    monkeypatch.setenv("REPLICATION_DATA_MIRROR", str(tmp_path / "empty"))
+    monkeypatch.setenv("REPLICATION_DATA_DIR", str(tmp_path / "cache"))
+    with pytest.raises(C.ConfigError, match="data.dataset='cifar10'.*not available"):
+        load("profile=smoke", "data.dataset=cifar10", resources=True)
+    with pytest.raises(C.ConfigError, match="does not exist"):
+        C.load(tmp_path / "nope.yaml")
+
+
+def test_cli_stops_before_any_compute(tmp_path, capsys):
+    out = tmp_path / "results"
+    rc = main(["train", str(PROGRESSIVE), "profile=smoke", "schedule.stages=0", f"train.results_dir={out}"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "config error" in err and "schedule.stages=0" in err and "at least 1 stage" in err
+    assert not out.exists()
