@@ -31,7 +31,7 @@ EXPERIMENTS = {
         doc="Speed and memory on this machine (Tables 2, 3, 7, 10, 11 and Figure 3): training throughput, "
             "inference latency/throughput and estimated training memory against a budget. Writes "
             "`results/bench/<name>.csv`; rows already logged for this hardware are skipped.",
-        params=dict(profile="smoke", t2_model="efficientnetv2_b0", t2_image_sizes=[32, 48], t2_batch_sizes=[2],
+        params=dict(profile="smoke", t2_model="efficientnetv2_b0", t2_image_sizes=[64, 96], t2_batch_sizes=[2],
                     memory_batch_sizes=[2], memory_budget_gib=16.0,
                     fused_models=["effnet_b4_ours", "effnet_b4_fused1_3"], fused_image_size=32, fused_batch_size=2,
                     latency_models=["efficientnetv2_b0", "efficientnet_b0"], latency_image_size=32,

@@ -145,12 +145,10 @@ def static(tables, output_dir) -> pd.DataFrame:
 
 def hardware() -> str:
     """A short description of this machine: the GPU, or the processor and its CPU count."""
+    from replication.report.collect import describe_hardware
     from replication.results import environment
 
-    hw = environment()["hardware"]
-    if hw.get("gpus"):
-        return hw["gpus"][0]
-    return f"{hw['processor']} ({hw['cpu_count']} CPUs, {hw['torch_threads']} torch threads)"
+    return describe_hardware(environment()["hardware"])
 
 
 def speed(jobs, output_dir, warmup=1, repeats=3, budget_gib=16.0, name=None, amp_dtype="") -> pd.DataFrame:

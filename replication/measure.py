@@ -8,11 +8,13 @@ Conventions (state these wherever a number is reported):
   "FLOPs"). :func:`count_macs` uses ``torch.utils.flop_counter.FlopCounterMode``, which reports
   **2 FLOPs per multiply-add**; we divide by 2. It covers convolutions, linear/matmul, bmm and
   attention. Elementwise work (BN, activations, SE gating, pooling, residual adds) is not counted,
-  as in timm's and the official tables. :func:`hook_macs` is an independent cross-check that
+  as in timm's tables (our V2 counts are 0.1-0.5% below the official README figures). :func:`hook_macs` is an independent cross-check that
   counts ``Conv2d``/``Linear`` from module shapes only (equal for pure ConvNets; it misses
   attention matmuls, so it is lower for ViTs).
 - **speed**: ``warmup`` untimed steps, then ``repeats`` individually timed steps; we report the
   median step time and ``batch_size / median`` images per second (CUDA is synchronised per step).
+  :func:`compare_train_throughput` times several models round-robin, so that the load of a shared
+  machine (other users, thermal state) affects them alike; compare models by its ratios.
   Training steps are forward + cross-entropy + backward + RMSProp step (the paper's optimizer).
 - **memory**: see :func:`peak_memory` -- an estimate extrapolated from small probe batches, so a
   budget such as a 16 GiB V100 can be judged without ever allocating that much here.
@@ -98,18 +100,22 @@ def _autocast(device: torch.device, amp_dtype):
     return torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
 
 
-def _timed(step, device, warmup: int, repeats: int) -> list[float]:
+def _timed(steps: dict, device, warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Time each closure in ``steps`` round-robin: every round runs one step of each, so a
+    fluctuating load on a shared machine hits all of them alike."""
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
-    for _ in range(warmup):
-        step()
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
     _sync(device)
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - start)
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
     return times
 
 
@@ -144,12 +150,24 @@ def _train_step(model, batch_size, image_size, channels_last, amp_dtype, num_cla
 def train_throughput(model: nn.Module, image_size: int, batch_size: int = 32, warmup: int = 2,
                      repeats: int = 5, channels_last: bool = True, amp_dtype=None) -> dict:
     """Median training step time and images/s (model modified in place: keep a copy if needed)."""
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    model.train()
-    step = _train_step(model, batch_size, image_size, channels_last, amp_dtype)
-    times = _timed(step, _device(model), warmup, repeats)
-    return _report("train", times, batch_size, image_size, _device(model), channels_last, amp_dtype)
+    return compare_train_throughput({"model": model}, image_size, batch_size, warmup, repeats,
+                                    channels_last, amp_dtype)["model"]
+
+
+def compare_train_throughput(models: dict[str, nn.Module], image_size: int, batch_size: int = 32,
+                             warmup: int = 2, repeats: int = 5, channels_last: bool = True,
+                             amp_dtype=None) -> dict[str, dict]:
+    """:func:`train_throughput` for several models timed round-robin (see :func:`_timed`):
+    use it for ratios between models on a shared machine."""
+    steps = {}
+    for name, model in models.items():
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        steps[name] = _train_step(model.train(), batch_size, image_size, channels_last, amp_dtype)
+    device = _device(next(iter(models.values())))
+    times = _timed(steps, device, warmup, repeats)
+    return {name: _report("train", t, batch_size, image_size, device, channels_last, amp_dtype)
+            for name, t in times.items()}
 
 
 def inference_latency(model: nn.Module, image_size: int, batch_size: int = 16, warmup: int = 2,
@@ -165,7 +183,7 @@ def inference_latency(model: nn.Module, image_size: int, batch_size: int = 16, w
         with torch.inference_mode(), _autocast(device, amp_dtype):
             model(x)
 
-    times = _timed(step, device, warmup, repeats)
+    times = _timed({"model": step}, device, warmup, repeats)["model"]
     out = _report("inference", times, batch_size, image_size, device, channels_last, amp_dtype)
     out["latency_ms_median"] = 1000 * out["step_seconds_median"]
     return out

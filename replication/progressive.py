@@ -181,11 +181,12 @@ def add_commands(subparsers) -> None:
     p.add_argument("--mode", choices=MODES, default="paper")
     p.add_argument("--model", default="efficientnetv2_s",
                    help="takes the (first, last) values from Table 6, or the official configs with --mode official")
-    p.add_argument("--epochs", type=int, default=350)
-    p.add_argument("--stages", type=int, default=4)
+    p.add_argument("--profile", help="take epochs, stages, sizes and strengths from a config profile (smoke|cpu|gpu)")
+    p.add_argument("--epochs", type=int, help="default 350 (or the profile's)")
+    p.add_argument("--stages", type=int, help="default 4 (or the profile's)")
     for key in ("image-size", "randaug-magnitude", "mixup-alpha", "dropout"):
-        p.add_argument(f"--{key}", type=float, nargs=2, metavar=("FIRST", "LAST"), help="override the model default")
-    p.add_argument("--size-multiple", type=int, default=1)
+        p.add_argument(f"--{key}", type=float, nargs=2, metavar=("FIRST", "LAST"), help="override the default")
+    p.add_argument("--size-multiple", type=int, help="default 1 (or the profile's)")
     p.add_argument("--resize-every", type=int, default=8, help="random-resize: epochs between draws (0: every batch)")
     p.add_argument("--adaptive", action="store_true", help="random-resize: regularization follows the drawn size")
     p.add_argument("--hold", choices=HOLDS, default="last", help="value of regularization held fixed")
@@ -195,27 +196,39 @@ def add_commands(subparsers) -> None:
 
 def _cli(args) -> int:
     import sys
-    try:
-        values = model_defaults(args.model, args.mode)
-    except KeyError as err:
-        values = {}
-        missing = [k for k in ("image_size", *REG_KEYS) if getattr(args, k) is None]
-        if missing:
-            print(f"error: {err.args[0]} (missing: {', '.join('--' + k.replace('_', '-') for k in missing)})",
-                  file=sys.stderr)
+    values, base = {}, {"epochs": 350, "stages": 4, "size_multiple": 1}
+    if args.profile:
+        from replication import config
+
+        try:
+            cfg = config.load(None, [f"profile={args.profile}"], check_resources=False)
+        except config.ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
             return 2
+        values = {k: getattr(cfg.schedule, k) for k in ("image_size", *REG_KEYS)}
+        base = {"epochs": cfg.train.epochs, "stages": cfg.schedule.stages, "size_multiple": cfg.schedule.size_multiple}
+    else:
+        try:
+            values = model_defaults(args.model, args.mode)
+        except KeyError as err:
+            missing = [k for k in ("image_size", *REG_KEYS) if getattr(args, k) is None]
+            if missing:
+                print(f"error: {err.args[0]} (missing: {', '.join('--' + k.replace('_', '-') for k in missing)})",
+                      file=sys.stderr)
+                return 2
     for key in ("image_size", *REG_KEYS):
         if getattr(args, key) is not None:
             values[key] = tuple(getattr(args, key))
     values["image_size"] = tuple(int(v) for v in values["image_size"])
+    base.update({k: getattr(args, k) for k in base if getattr(args, k) is not None})
     try:
-        stages = schedule(args.mode, args.epochs, args.stages, size_multiple=args.size_multiple,
+        stages = schedule(args.mode, base["epochs"], base["stages"], size_multiple=base["size_multiple"],
                           resize_every=args.resize_every, adaptive=args.adaptive, hold=args.hold,
                           seed=args.seed, **values)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    table = {"mode": args.mode, "model": args.model, "epochs": args.epochs,
-             "stages": [asdict(s) for s in stages]}
+    table = {"mode": args.mode, "model": None if args.profile else args.model, "profile": args.profile,
+             "epochs": base["epochs"], "stages": [asdict(s) for s in stages]}
     print(json.dumps(table, indent=2))
     return 0

@@ -70,13 +70,15 @@ def run(cfg: Config, resume: bool = False, hook=None) -> dict:
     """
     config_mod.validate(cfg)
     out, ckpt_path = results.run_dir(cfg), results.checkpoint_dir(cfg) / "last.pt"
-    if _check_run_dir(cfg, resume) == "done":
-        return json.loads((out / "summary.json").read_text())
     # cpu=True when no accelerator is present, so that several CPU processes (torchrun or
     # `accelerate launch --multi_gpu`) form a gloo process group instead of running alone
     on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision, cpu=on_cpu)
     rank, main = accelerator.process_index, accelerator.is_main_process
+    status = _check_run_dir(cfg, resume)
+    accelerator.wait_for_everyone()  # every process has looked before the main one writes
+    if status == "done":
+        return json.loads((out / "summary.json").read_text())
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     stages = stages_for(cfg)
@@ -155,6 +157,7 @@ def run(cfg: Config, resume: bool = False, hook=None) -> dict:
 
     summary = _summary(cfg, state, accelerator.num_processes)
     if main:
+        results.write_epochs(out / "epochs.csv", state["history"])  # in case a kill came between checkpoint and CSV
         results.write_summary(out / "summary.json", summary)
         if not t.keep_checkpoint:
             ckpt_path.unlink(missing_ok=True)

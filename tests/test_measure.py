@@ -98,6 +98,13 @@ def test_train_throughput_times_real_steps():
         measure.train_throughput(model, 32, batch_size=2, repeats=0)
 
 
+def test_compare_train_throughput_round_robin():
+    models = {n: create_model(n, num_classes=10) for n in ("efficientnetv2_b0", "effnet_b4_fused1_3")}
+    out = measure.compare_train_throughput(models, 32, batch_size=2, warmup=0, repeats=2, channels_last=False)
+    assert set(out) == set(models)
+    assert all(len(r["step_seconds"]) == 2 and r["images_per_second"] > 0 for r in out.values())
+
+
 def test_inference_latency_and_throughput():
     model = create_model("efficientnetv2_b0", num_classes=10)
     lat = measure.inference_latency(model, 32, batch_size=2, warmup=1, repeats=2, channels_last=False)

@@ -142,10 +142,23 @@ class Results:
                 return "; ".join(v for v in values if v)
         dotted = [c for c in frame.columns if c.startswith("summary.hardware.")]
         if dotted:
-            texts = {", ".join(f"{c.rsplit('.', 1)[1]}={r[c]}" for c in dotted if pd.notna(r[c]))
-                     for _, r in frame.iterrows()}
-            return "; ".join(sorted(texts))
+            texts = {describe_hardware({c.rsplit(".", 1)[1]: r[c] for c in dotted}) for _, r in frame.iterrows()}
+            return "; ".join(sorted(t for t in texts if t))
         return ""
+
+
+def describe_hardware(hw: dict) -> str:
+    """One line for a run summary's ``hardware`` dict: the GPUs, or the processor and CPU count."""
+    gpus = hw.get("gpus")
+    if isinstance(gpus, (list, tuple)) and gpus:
+        return ", ".join(sorted(set(map(str, gpus))))
+    processor = hw.get("processor")
+    if not isinstance(processor, str) or not processor:
+        return ""
+    extra = [f"{int(hw['cpu_count'])} CPUs" if pd.notna(hw.get("cpu_count")) else "",
+             f"{int(hw['torch_threads'])} torch threads" if pd.notna(hw.get("torch_threads")) else ""]
+    extra = [e for e in extra if e]
+    return processor + (f" ({', '.join(extra)})" if extra else "")
 
 
 def _hardware_text(value) -> str:

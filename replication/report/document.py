@@ -116,6 +116,8 @@ def markdown(res: Results) -> str:
         "only as ratios and orderings. *proxy*: training claims tested at small scale (Imagenette, CIFAR-10, "
         "Flowers-102 at reduced resolution) over several seeds; only the direction and size of effects compare. "
         "Runs of the `smoke` profile are never counted.", "",
+        *(["> **Warning: this rendering includes smoke-profile runs (tiny tests). They are not evidence.**", ""]
+          if res.include_smoke else []),
         f"**Claims:** {len(claims)} — {summary}.", "",
         "## Verdict criteria", "", "```", criteria, "```", "",
         "## Claims ledger", "", markdown_table(claims), "",

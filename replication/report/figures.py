@@ -262,10 +262,13 @@ def plot_figure06(fig, item: Item) -> None:
     labels = {"vanilla-progressive": "progressive resize (vanilla)", "paper": "progressive resize + adaptive reg"}
     if item.extra["curves"].empty:
         _empty(ax2, "curves of the adaptive-regularization notebook")
+    colors = {"vanilla-progressive": "C0", "paper": "C1"}  # as the paper's two series on the left
     for mode, part in _groups(item.extra["curves"], "schedule.mode"):
-        ax2.plot(part["progress_pct"], part["mean"], label=f"ours: {labels.get(mode, mode)}", marker=".")
+        ax2.plot(part["progress_pct"], part["mean"], label=f"ours: {labels.get(mode, mode)}", marker=".",
+                 color=colors.get(mode))
         std = part["std"].fillna(0)
-        ax2.fill_between(part["progress_pct"], part["mean"] - std, part["mean"] + std, alpha=0.2)
+        ax2.fill_between(part["progress_pct"], part["mean"] - std, part["mean"] + std, alpha=0.2, color=colors.get(mode))
+    ax2.set_xlim(0, 100)
     ax2.set(xlabel="training progress (% of epochs)", ylabel="proxy top-1 (%)", title="ours (proxy)")
     if not item.extra["curves"].empty:
         ax2.legend(fontsize=7)
@@ -278,5 +281,7 @@ FIGURES = {"F1": (figure01, plot_figure01), "F3": (figure03, plot_figure03),
 def build_figure(key: str, res: Results, out_dir: Path) -> Item:
     build, plot = FIGURES[key]
     item = build(res)
+    if res.include_smoke:
+        item.evidence += " -- INCLUDES SMOKE-PROFILE RUNS, WHICH ARE NEVER EVIDENCE"
     draw(item, out_dir, plot)
     return item
