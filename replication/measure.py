@@ -8,9 +8,9 @@ Conventions (state these wherever a number is reported):
   "FLOPs"). :func:`count_macs` uses ``torch.utils.flop_counter.FlopCounterMode``, which reports
   **2 FLOPs per multiply-add**; we divide by 2. It covers convolutions, linear/matmul, bmm and
   attention. Elementwise work (BN, activations, SE gating, pooling, residual adds) is not counted,
-  as in timm's tables (our V2 counts are 0.1-0.5% below the official README figures). :func:`hook_macs` is an independent cross-check that
-  counts ``Conv2d``/``Linear`` from module shapes only (equal for pure ConvNets; it misses
-  attention matmuls, so it is lower for ViTs).
+  as in timm's tables (our V2 counts are 0.1-0.5% below the official README figures).
+  :func:`hook_macs` is an independent cross-check that counts ``Conv2d``/``Linear`` from module
+  shapes only (equal for pure ConvNets; it misses attention matmuls, so it is lower for ViTs).
 - **speed**: ``warmup`` untimed steps, then ``repeats`` individually timed steps; we report the
   median step time and ``batch_size / median`` images per second (CUDA is synchronised per step).
   :func:`compare_train_throughput` times several models round-robin, so that the load of a shared

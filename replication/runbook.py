@@ -66,9 +66,23 @@ def execute(path: Path, out: Path, parameters: dict, cwd: Path = REPO, timeout: 
         pm.execute_notebook(str(path), str(out), parameters=parameters, kernel_name=kernel_name(), cwd=str(cwd),
                             progress_bar=False, execution_timeout=timeout)
     except PapermillExecutionError as err:
-        raise NotebookFailure(f"{_rel(path)}: cell {err.cell_index} (execution count {err.exec_count}) raised "
-                              f"{err.ename}: {err.evalue} -- executed copy with the traceback: {_rel(out)}") from None
+        index, line = _source_cell(path, err.cell_index, bool(parameters))
+        raise NotebookFailure(f"{_rel(path)}: cell {index} (0-based, execution count {err.exec_count}: {line!r}) "
+                              f"raised {err.ename}: {err.evalue} -- traceback in the executed copy {_rel(out)}") from None
     return time.perf_counter() - start
+
+
+def _source_cell(source: Path, index: int, injected: bool) -> tuple[int, str]:
+    """Index of a failing cell in the source notebook (papermill counts its injected-parameters
+    cell, placed right after the ``parameters`` cell) and the first line of its code."""
+    import nbformat
+
+    cells = nbformat.read(source, as_version=4).cells
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    if injected and tagged and index > tagged[0]:
+        index -= 1
+    text = cells[index].source.strip() if 0 <= index < len(cells) else ""
+    return index, text.splitlines()[0] if text else ""
 
 
 def _rel(path: Path) -> str:

@@ -160,4 +160,5 @@ def test_a_broken_notebook_fails_the_command_naming_notebook_and_cell(tmp_path):
     out, _ = _cli("figures", "--notebooks", folder, "--results", tmp_path / "empty", "--figures", tmp_path / "fig",
                   "--build", tmp_path / "build")
     assert out.returncode == 1
-    assert "broken.ipynb: cell 2" in out.stderr and "deliberately broken" in out.stderr
+    assert "broken.ipynb: cell 2 (0-based" in out.stderr, out.stderr
+    assert "RuntimeError: deliberately broken" in out.stderr and "raise RuntimeError" in out.stderr

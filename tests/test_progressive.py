@@ -152,3 +152,16 @@ def test_cli_needs_values_for_models_without_defaults(capsys):
                  "--randaug-magnitude", "5", "15", "--mixup-alpha", "0", "0", "--dropout", "0.1", "0.3",
                  "--size-multiple", "16"]) == 0
     assert [s["image_size"] for s in json.loads(capsys.readouterr().out)["stages"]] == [64, 80, 112, 128]
+
+
+def test_cli_takes_values_from_a_profile(capsys):
+    from replication import config
+
+    cfg = config.load(None, ["profile=cpu"], check_resources=False)
+    assert main(["schedule", "--profile", "cpu"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    s = cfg.schedule
+    assert table["epochs"] == cfg.train.epochs and len(table["stages"]) == s.stages
+    assert (table["stages"][0]["image_size"], table["stages"][-1]["image_size"]) == s.image_size
+    assert all(row["image_size"] % s.size_multiple == 0 for row in table["stages"])
+    assert main(["schedule", "--profile", "laptop"]) == 2

@@ -54,7 +54,6 @@ import math
 import re
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from timm.layers import DropPath
 from torch import nn

@@ -11,14 +11,13 @@ batch 1, 1000 classes) on models built on the 'meta' device (nothing is allocate
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .. import measure
+from .. import measure, paper
+from ..config import atomic_write_text
 from .efficientnetv2 import layer_table
 from .registry import NOT_BUILDABLE, create_for_size, create_model, model_info
 
@@ -26,12 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def paper_table(name: str) -> pd.DataFrame:
-    """The paper's transcribed table ``name`` (e.g. ``"table07"``) -- the one place that knows
-    where paper data lives (for now ``../shared/paper`` next to the repository)."""
-    path = REPO.parent / "shared" / "paper" / f"{name}.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"paper table {name!r} not found at {path}; is ../shared/paper present?")
-    return pd.read_csv(path)
+    """The paper's transcribed table ``name`` (e.g. ``"table07"``), from :mod:`replication.paper`."""
+    return paper.load(name)
 
 
 # paper table -> {row label: registry name}; rows missing here must be in NOT_BUILDABLE
@@ -118,17 +113,9 @@ def table04() -> pd.DataFrame:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            frame.to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``frame`` to ``path`` atomically."""
+    atomic_write_text(Path(path), frame.to_csv(index=False))
+    return Path(path)
 
 
 def main(argv: list[str] | None = None) -> int:

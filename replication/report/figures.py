@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+matplotlib.rcParams["svg.hashsalt"] = "replication"
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -72,8 +73,9 @@ def draw(item: Item, out_dir: Path, plot) -> list[Path]:
     title = item.info.title if item.info.title.startswith(item.info.label) else f"{item.info.label}: {item.info.title}"
     fig.suptitle(title, fontsize=10)
     paths = [Path(out_dir) / f"{item.stem}.{ext}" for ext in ("png", "svg")]
-    for path in paths:
-        fig.savefig(path, dpi=110)
+    for path in paths:  # fixed metadata and SVG ids: regenerating unchanged data rewrites identical files
+        metadata = {"Date": None} if path.suffix == ".svg" else {}
+        fig.savefig(path, dpi=110, metadata=metadata)
     plt.close(fig)
     item.files = [p.name for p in paths]
     return paths

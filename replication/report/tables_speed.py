@@ -54,8 +54,8 @@ def _latency_columns(res: Results, frame: pd.DataFrame, batch: int, reference: s
     ref_paper = float(ref_paper.iloc[0]) if len(ref_paper) else None
     frame["paper_latency_ratio_to_v2s"] = pd.to_numeric(frame["paper_infer_time_ms"], errors="coerce") / ref_paper
     ours(frame, "latency_ratio_to_v2s", [None if (v is None or not ref_ours) else v / ref_ours for v in latency])
-    return [f"latency of {label}" for label, v, n in zip(frame["model"], latency, frame["ours_model"])
-            if v is None and n is not None]
+    lacking = [label for label, v, n in zip(frame["model"], latency, frame["ours_model"]) if v is None and n is not None]
+    return [f"inference latency at batch {batch} of {len(lacking)} buildable rows ({', '.join(lacking)})"] if lacking else []
 
 
 def table07(res: Results) -> Item:
@@ -134,7 +134,8 @@ def table11(res: Results) -> Item:
         v1, v2 = by_model.get(pair), by_model.get(label)
         speedups.append(v2 / v1 if pair and v1 and v2 else None)
     ours(frame, "speedup_vs_v1_x", speedups)
-    missing += [f"inference throughput of {label}" for label, v in zip(frame["model"], throughput) if v is None]
+    lacking = [label for label, v in zip(frame["model"], throughput) if v is None]
+    missing += [f"inference throughput of {', '.join(lacking)}"] if lacking else []
     frame = _order(frame, ["model", "family", "paper_top1_acc_pct", "paper_params_M", "ours_params_M", "paper_flops_B",
                            "ours_macs_B", "paper_throughput_imgs_per_sec", "ours_throughput_imgs_per_sec",
                            "paper_speedup_vs_v1_x", "ours_speedup_vs_v1_x"])

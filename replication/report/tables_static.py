@@ -17,7 +17,8 @@ def _exact_columns(res: Results, frame: pd.DataFrame, table: str, name_col: str)
     ours(frame, "params_M", [r.get("params_M") for r in rows])
     ours(frame, "macs_B", [r.get("macs_B") for r in rows])
     ours(frame, "macs_image_size", [r.get("image_size") for r in rows])
-    return [f"params/MACs of {label}" for label, r in zip(frame[name_col], rows) if not r]
+    lacking = [label for label, r in zip(frame[name_col], rows) if not r]
+    return [f"params/MACs of {label}" for label in lacking]  # one entry per row: callers filter unbuildable ones
 
 
 def _order(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
@@ -45,7 +46,8 @@ def table03(res: Results) -> Item:
         if len(hit):
             sizes.update(f"{int(s)} px, batch {int(b)}" for s, b in zip(hit["image_size"], hit["batch_size"]))
     ours(frame, "train_imgs_per_sec", speed)
-    missing += [f"training throughput of {v}" for v, s in zip(frame["variant"], speed) if s is None]
+    lacking = [v for v, s in zip(frame["variant"], speed) if s is None]
+    missing += [f"training throughput of {', '.join(lacking)}"] if lacking else []
     frame = _order(frame, ["variant", "paper_params_M", "ours_params_M", "paper_flops_B", "ours_macs_B",
                            "paper_tpu_imgs_per_sec_per_core", "paper_v100_imgs_per_sec_per_gpu",
                            "ours_train_imgs_per_sec"])
@@ -160,7 +162,8 @@ def table09(res: Results) -> Item:
             hit = stats[stats["dataset"] == names[label]] if not stats.empty else stats
             got.append(hit.iloc[-1][column] if len(hit) and column in hit.columns else None)
         ours(frame, column, got)
-    missing += [f"{d} counts" for d, v in zip(frame["dataset"], frame["ours_train_images"]) if v is None]
+    lacking = [d for d, v in zip(frame["dataset"], frame["ours_train_images"]) if v is None]
+    missing += [f"image and class counts of {', '.join(lacking)} (transfer notebook)"] if lacking else []
     frame = _order(frame, ["dataset", "paper_train_images", "ours_train_images", "paper_eval_images",
                            "ours_eval_images", "paper_classes", "ours_classes", "ours_source"])
     frame["evidence"], frame["hardware"] = EXACT, EXACT_HARDWARE
