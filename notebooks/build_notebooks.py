@@ -83,11 +83,21 @@ EXPERIMENTS = {
                "experiments.transfer(profile, datasets, models, source_experiment, source_mode, image_size, epochs, seeds,\n"
                "                     output_dir, checkpoint_dir)"]),
     "nas": dict(
-        doc="§3.3 training-aware NAS at small scale (issue 7). Until `replication.nas` exists the notebook records "
-            "that the search is not implemented yet.",
-        params=dict(**TRAIN_COMMON, samples=2, epochs=2, seed=0, **SMOKE_OUT),
+        doc="§3.3 training-aware NAS at small scale: V2-B0 and `samples` random architectures of the stage-based "
+            "search space (op, kernel, expansion, layers per stage; channels from the V2-B0 backbone), each trained "
+            "briefly at a reduced size on a subset, timed against V2-B0 and scored with the reward A·S^-0.07·P^-0.05 "
+            "(`replication.nas`). Writes `results/nas/<run_id>/`; finished samples are skipped.",
+        params=dict(**TRAIN_COMMON, samples=1, epochs=1, seed=0, sample_image_size=32, train_limit=32, eval_limit=32,
+                    batch_size=16, threads=1, **SMOKE_OUT),
         cells=["from replication import experiments\n\n"
-               "experiments.nas(profile, dataset, samples, epochs, seed, output_dir, checkpoint_dir)"]),
+               "frame = experiments.nas(profile, dataset, samples, epochs, seed, output_dir, checkpoint_dir,\n"
+               "                        image_size=sample_image_size, train_limit=train_limit, eval_limit=eval_limit,\n"
+               "                        batch_size=batch_size, threads=threads)\n"
+               "frame.drop(columns=['blocks'])",
+               "from replication.report import nas_figure\n\n"
+               "table = nas_figure.table(frame)\n"
+               "fig = nas_figure.figure(table)\n"
+               "table[['rank', 'run_id', 'reward', 'accuracy', 'step_time_ratio', 'params_ratio', 'v2_likeness', 'blocks']]"]),
 }
 
 FIGURE_PARAMS = dict(results_dir="results", figures_dir="figures", include_smoke=False)
@@ -120,7 +130,9 @@ HELP = {  # one line of help per knob, shown by `papermill --help-notebook`
     "tables": "paper tables whose model rows are counted", "datasets": "transfer target datasets",
     "stats_datasets": "datasets counted for Table 9", "source_experiment": "experiment holding the checkpoints",
     "source_mode": "schedule mode of the source runs", "image_size": "fine-tuning image size (px)",
-    "samples": "number of sampled architectures", "results_dir": "results root folder",
+    "samples": "number of sampled architectures", "sample_image_size": "NAS: training and timing image size (px)",
+    "train_limit": "NAS: training images per sample (0: all)", "eval_limit": "NAS: evaluation images (0: all)",
+    "threads": "torch threads (0: leave as is; 1 is fastest on a shared CPU)", "results_dir": "results root folder",
     "figures_dir": "output folder for figures and tables", "include_smoke": "also show smoke-profile runs",
     "warmup": "untimed steps", "repeats": "timed steps (median reported)", "amp_dtype": "'' (fp32), float16 or bfloat16",
     "bench_name": "results/bench/<bench_name>.csv", "memory_budget_gib": "memory budget judged (GiB)",

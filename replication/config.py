@@ -346,6 +346,11 @@ def _check_resources(cfg: Config) -> None:
         close = difflib.get_close_matches(cfg.model.name, known, n=3)
         raise ConfigError(f"model.name={cfg.model.name!r} is not a registered model; "
                           f"{'did you mean ' + ', '.join(close) + '?' if close else 'see python -m replication models'}")
+    from timm.optim import list_optimizers
+
+    if cfg.optim.name not in list_optimizers():
+        close = difflib.get_close_matches(cfg.optim.name, list_optimizers(), n=3)
+        raise ConfigError(f"optim.name={cfg.optim.name!r} is not a timm optimizer; try {', '.join(close) or 'rmsproptf or adamw'}")
     if cfg.model.init_checkpoint and not Path(cfg.model.init_checkpoint).is_file():
         raise ConfigError(f"model.init_checkpoint={cfg.model.init_checkpoint!r} does not exist; give the path of a .pt file")
     from replication import data

@@ -189,14 +189,12 @@ def speed(jobs, output_dir, warmup=1, repeats=3, budget_gib=16.0, name=None, amp
     return pd.DataFrame(rows)
 
 
-def nas(profile, dataset, samples, epochs, seed, output_dir, checkpoint_dir, experiment=EXPERIMENTS["nas"]) -> dict:
-    """§3.3: a small training-aware search (replication.nas, a later issue). Until it exists this
-    records that the search is not implemented yet instead of failing."""
-    try:
-        from replication import nas as nas_mod
-    except ImportError:
-        status = {"status": "not implemented yet", "reason": "replication.nas does not exist yet (issue 7)"}
-        config_mod.atomic_write_text(Path(output_dir) / experiment / "STATUS.yaml", yaml.safe_dump(status))
-        return status
+def nas(profile, dataset, samples, epochs, seed, output_dir, checkpoint_dir, experiment=EXPERIMENTS["nas"],
+        **settings) -> pd.DataFrame:
+    """§3.3: V2-B0 and ``samples`` random architectures of the search space, each trained briefly at a
+    reduced size and scored with the reward (``replication.nas.search``; ``settings``: image_size,
+    train_limit, eval_limit, batch_size, threads). Resumable; returns one row per run, best first."""
+    from replication import nas as nas_mod
+
     return nas_mod.search(profile=profile, dataset=dataset, samples=samples, epochs=epochs, seed=seed,
-                          output_dir=output_dir, checkpoint_dir=checkpoint_dir, experiment=experiment)
+                          output_dir=output_dir, checkpoint_dir=checkpoint_dir, experiment=experiment, **settings)

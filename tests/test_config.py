@@ -102,6 +102,8 @@ def test_all_problems_are_listed_at_once():
 def test_unknown_model_and_missing_dataset(tmp_path, monkeypatch):
     with pytest.raises(C.ConfigError, match="did you mean efficientnetv2_s"):
         load("profile=smoke", "model.name=efficientnetv2_ss", resources=True)
+    with pytest.raises(C.ConfigError, match="optim.name='rmsprop_tf'.*rmsproptf"):
+        load("profile=smoke", "optim.name=rmsprop_tf", resources=True)
     with pytest.raises(C.ConfigError, match="data.dataset='imagenet_tiny'"):
         load("profile=smoke", "data.dataset=imagenet_tiny", resources=True)
     monkeypatch.setenv("REPLICATION_DATA_MIRROR", str(tmp_path / "empty"))

@@ -11,6 +11,7 @@ import pandas as pd
 
 from replication import paper
 from replication.report import measured as m
+from replication.report import nas_figure
 from replication.report import tables_proxy
 from replication.report import verdicts as v
 from replication.report.collect import Results
@@ -282,7 +283,7 @@ def nas_search(items, res):
     if not rewards:
         return v.not_measured("a reward in the NAS run summaries")
     ranked = runs.sort_values(rewards[0], ascending=False).reset_index(drop=True)
-    ref = ranked.index[ranked["run_id"].astype(str).str.contains("efficientnetv2|v2_b0|v2b0", regex=True)]
+    ref = ranked.index[ranked["run_id"].astype(str).str.contains(nas_figure.REFERENCE_PATTERN, regex=True)]
     if not len(ref):
         return v.not_measured("the V2-B0 reference evaluated like the samples")
     pct = (ref[0] + 1) / len(ranked)
