@@ -106,6 +106,7 @@ class TrainConfig:
     keep_checkpoint: bool = True  # keep last.pt after the run ends
     progress: bool = True  # tqdm bar
     deterministic: bool = False  # torch.use_deterministic_algorithms
+    threads: int = 0  # torch intra-op threads per process (0: torch's default)
     stop_after_epochs: int = 0  # testing aid: exit after this many epochs, as if killed
 
 
@@ -127,7 +128,8 @@ class Config:
 
 
 # keys that may differ between a run and its resumption
-RESUME_FREE_KEYS = ("data.num_workers", "train.progress", "train.stop_after_epochs", "train.keep_checkpoint")
+RESUME_FREE_KEYS = ("data.num_workers", "train.progress", "train.stop_after_epochs", "train.keep_checkpoint",
+                    "train.threads")
 
 
 # --------------------------------------------------------------------------- dict <-> dataclass
@@ -329,6 +331,7 @@ def validate(cfg: Config, check_resources: bool = True) -> None:
     need(t.mixed_precision in ("no", "bf16", "fp16"), "train.mixed_precision", t.mixed_precision, "choose no, bf16 or fp16")
     need(t.steps_per_epoch >= 0 and t.eval_every >= 1, "train.steps_per_epoch/eval_every", (t.steps_per_epoch, t.eval_every),
          "steps_per_epoch >= 0 (0: all), eval_every >= 1")
+    need(t.threads >= 0, "train.threads", t.threads, "use 0 (torch default) or a thread count")
     need(bool(cfg.experiment) and "/" not in cfg.experiment, "experiment", cfg.experiment, "use a plain folder name")
     need("/" not in cfg.run_id, "run_id", cfg.run_id, "use a plain folder name")
     if errors:

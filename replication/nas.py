@@ -24,8 +24,11 @@ P is params / params(V2-B0), both built with the dataset's classes. Normalizing 
 reward by the same constant, so it never changes a ranking.
 
 Evaluator: one run of the trainer (``replication.train.run``, the ``fixed`` config + the profile)
-per sample at a reduced image size on a subset (``search`` arguments), then the step time, params
-and reward are added to its ``summary.json``. Runs go to ``<output_dir>/<experiment>/<run_id>/``
+per sample at a reduced image size on a subset, then the step time, params and reward are added
+to its ``summary.json``. The paper trains each sample ~10 epochs at reduced size on ImageNet; the
+cpu default here is 2 epochs on 2,560 Imagenette training images at 64 px (80 steps of 64, the
+profile's AdamW + cosine), evaluated at 64 px on 1,000 validation images -- accuracies stay far
+from converged (V2-B0: ~14 %, chance 10 %), so A mostly measures how fast a model starts learning. Runs go to ``<output_dir>/<experiment>/<run_id>/``
 (samples ``sample<i>``, the V2-B0 reference ``v2b0_reference``); finished ones are skipped.
 
     python -m replication.nas --profile cpu --samples 20   # the cpu search, resumable

@@ -79,6 +79,8 @@ def run(cfg: Config, resume: bool = False, hook=None) -> dict:
     accelerator.wait_for_everyone()  # every process has looked before the main one writes
     if status == "done":
         return json.loads((out / "summary.json").read_text())
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     stages = stages_for(cfg)

@@ -282,10 +282,12 @@ def nas_search(items, res):
     rewards = [c for c in runs.columns if c.endswith("reward")]
     if not rewards:
         return v.not_measured("a reward in the NAS run summaries")
-    ranked = runs.sort_values(rewards[0], ascending=False).reset_index(drop=True)
+    ranked = runs.dropna(subset=[rewards[0]]).sort_values(rewards[0], ascending=False).reset_index(drop=True)
     ref = ranked.index[ranked["run_id"].astype(str).str.contains(nas_figure.REFERENCE_PATTERN, regex=True)]
     if not len(ref):
         return v.not_measured("the V2-B0 reference evaluated like the samples")
+    if len(ranked) < 11:  # with a handful of samples a rank says nothing
+        return v.not_measured(f"at least 10 NAS samples besides V2-B0 (have {len(ranked) - 1})")
     pct = (ref[0] + 1) / len(ranked)
     text = f"V2-B0 ranks {ref[0] + 1} of {len(ranked)} by reward"
     verdict = v.REPRODUCED if pct <= 0.25 else v.PARTIALLY if pct <= 0.5 else v.NOT_REPRODUCED

@@ -103,10 +103,10 @@ def lines(res: Results) -> list[str]:
     corr = {k: frame["reward"].corr(frame[k], method="spearman") for k in (*LIKENESS, "v2_likeness")}
     acc = {k: frame["reward"].corr(frame[k], method="spearman") for k in ("accuracy", "step_time_ratio", "params_ratio")}
     ref = frame[frame["reference"]]
-    out = ["", f"![NAS]({STEM}.png)", "", f"{len(frame) - len(ref)} random samples and V2-B0, best reward first "
+    out = ["", f"![NAS]({STEM}.png)", "", f"{len(frame) - len(ref)} random sample(s) and V2-B0, best reward first "
            f"(V2-B0 ranks {int(ref['rank'].iloc[0]) if len(ref) else '-'}):", ""]
     shown = frame[["rank", "run_id", "reward", "accuracy", "step_time_ratio", "params_ratio", "v2_likeness", "blocks"]]
     out += [markdown_table(shown.head(8).round(4)), ""]
-    out.append("Spearman correlation of the reward with " + ", ".join(f"{k} {v:+.2f}" for k, v in acc.items())
+    out.append(f"Spearman correlation (n={len(frame)}) of the reward with " + ", ".join(f"{k} {v:+.2f}" for k, v in acc.items())
                + "; with the V2 choices: " + ", ".join(f"{k} {v:+.2f}" for k, v in corr.items()) + ".")
     return out + [""]
