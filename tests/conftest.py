@@ -17,3 +17,13 @@ def fake_env(tmp_path, monkeypatch):
     from data_fakes import FakeEnv
     return FakeEnv(tmp_path, monkeypatch)
 
+
+
+@pytest.fixture
+def one_thread():
+    """The CPU is shared: one intra-op thread avoids oversubscription in small-model tests."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -5,21 +5,11 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import meta
 from replication import measure
 from replication.models import create_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def meta(name, **kw):
-    with torch.device("meta"):
-        return create_model(name, **kw)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("layer, in_chans, size, expected", [

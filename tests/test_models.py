@@ -12,25 +12,14 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import meta
 from replication import measure
 from replication.models import create_model, list_models, model_info, set_dropout
 from replication.models.efficientnetv2 import parse_stage, round_filters, tf_momentum
 from replication.models.registry import REGISTRY
 from replication.models.static import PAPER_ROWS, paper_table, params_macs, table04
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CPU is shared: one intra-op thread avoids oversubscription (these tests are small)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def meta(name, **kw):
-    with torch.device("meta"):
-        return create_model(name, **kw)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def bn_channels(model):
