@@ -90,17 +90,18 @@ def run(cfg: Config, resume: bool = False, hook=None) -> dict:
     base_dataset(eval_ds).transform = data.eval_transform(d.eval_size, crop_pct=d.crop_pct)
     num_classes = cfg.model.num_classes or len(base_dataset(train_ds).classes)
 
-    set_seed(cfg.seed)  # same initial weights on every process
-    model = build_model(cfg, num_classes).to(accelerator.device)
-    ema = ModelEmaV3(model, decay=t.ema_decay, use_warmup=t.ema_warmup) if t.ema_decay else None
     global_batch = d.batch_size * accelerator.num_processes
-    optimizer = build_optimizer(cfg, model, global_batch)
-    model, optimizer = accelerator.prepare(model, optimizer)
     steps = len(train_ds) // global_batch
     steps = min(steps, t.steps_per_epoch) if t.steps_per_epoch else steps
     if steps < 1:
         raise ConfigError(f"data.batch_size={d.batch_size} x {accelerator.num_processes} processes exceeds the "
                           f"{len(train_ds)} training images; lower the batch size")
+
+    set_seed(cfg.seed)  # same initial weights on every process
+    model = build_model(cfg, num_classes).to(accelerator.device)
+    ema = ModelEmaV3(model, decay=t.ema_decay, use_warmup=t.ema_warmup) if t.ema_decay else None
+    optimizer = build_optimizer(cfg, model, global_batch)
+    model, optimizer = accelerator.prepare(model, optimizer)
     scheduler = build_scheduler(cfg, optimizer, steps)
     mixup = build_mixup(cfg, num_classes)
     hard_loss, soft_loss = torch.nn.CrossEntropyLoss(label_smoothing=t.label_smoothing), SoftTargetCrossEntropy()

@@ -162,3 +162,22 @@ def test_checkpoint_is_safe_to_load(reference):
     ckpt = results.load_checkpoint(Path(reference["cfg"].train.checkpoint_dir) / "progressive" / "seed0" / "last.pt")
     assert ckpt["epoch"] == 4 and len(ckpt["history"]) == 4 and ckpt["ema"] is not None
     assert yaml.safe_load((reference["dir"] / "config.yaml").read_text())["schedule"]["mode"] == "paper"
+
+
+@pytest.mark.timeout(120)
+def test_random_resize_per_batch_sets_size_and_regularization(tmp_path, one_thread):
+    cfg = C.load(str(C.CONFIGS_DIR / "random_resize_adaptive.yaml"),
+                 ["profile=smoke", "train.epochs=1", "train.steps_per_epoch=8", "schedule.resize_every=0",
+                  "schedule.image_size=[32, 64]", "train.ema_decay=0"] + dirs(tmp_path))
+    calls = []
+
+    def hook(event, info):
+        if event == "epoch_start":
+            info["model"].register_forward_pre_hook(
+                lambda m, args: calls.append((args[0].shape[-1], m.drop_rate)) if m.training else None)
+
+    assert train.run(cfg, hook=hook)["status"] == "complete"
+    sizes = [size for size, _ in calls]
+    assert len(calls) == 8 and len(set(sizes)) > 1 and all(32 <= s <= 64 and s % 8 == 0 for s in sizes)
+    for size, drop in calls:  # dropout follows the drawn size: 0.1 at 32 px ... 0.3 at 64 px
+        assert drop == pytest.approx(0.1 + 0.2 * (size - 32) / 32)
