@@ -163,13 +163,17 @@ def t7_latency_rank(items, res):
                   "latency vs Table 7 infer-time")
 
 
+def _v1_v2(runs) -> tuple[list[str], list[str]]:
+    """Model names of the EfficientNet (V1) and EfficientNetV2 proxies among ``runs``."""
+    if runs.empty or "model.name" not in runs:
+        return [], []
+    names = runs["model.name"].unique()
+    return [n for n in names if n.startswith("efficientnet_")], [n for n in names if n.startswith("efficientnetv2")]
+
+
 def t8_transfer(items, res):
     runs = tables_proxy.proxy_runs(res, "transfer")
-    if runs.empty or "model.name" not in runs:
-        return v.not_measured("transfer runs")
-    names = runs["model.name"].unique()
-    v2 = [n for n in names if n.startswith("efficientnetv2")]
-    v1 = [n for n in names if n.startswith("efficientnet_")]
+    v1, v2 = _v1_v2(runs)
     if not v1 or not v2:
         return v.not_measured("transfer runs of both a V1 and a V2 proxy")
     results = [v.no_worse(m.arm_values(runs, model__name=v1[0], data__dataset=d),
@@ -186,11 +190,7 @@ def t10_speed_ratios(items, res):
 
 def t10_proxy_accuracy(items, res):
     runs = tables_proxy.proxy_runs(res, "progressive")
-    if runs.empty or "model.name" not in runs:
-        return v.not_measured("progressive proxy runs of V1 and V2")
-    names = runs["model.name"].unique()
-    v2 = [n for n in names if n.startswith("efficientnetv2")]
-    v1 = [n for n in names if n.startswith("efficientnet_")]
+    v1, v2 = _v1_v2(runs)
     if not v1 or not v2:
         return v.not_measured("progressive runs of both a V1 and a V2 proxy")
     return v.no_worse(m.arm_values(runs, model__name=v1[0], schedule__mode="paper"),
