@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from timm.data.auto_augment import RandAugment
 
 from replication import config as C
 from replication import results, train
@@ -30,8 +31,16 @@ def dirs(tmp):
     return [f"train.results_dir={tmp / 'results'}", f"train.checkpoint_dir={tmp / 'checkpoints'}"]
 
 
+def _randaug_magnitude(transform):
+    """The magnitude timm's RandAugment ops really use (not just a label on the transform)."""
+    (ra,) = [t for t in transform.transforms if isinstance(t, RandAugment)]
+    (magnitude,) = {op.magnitude for op in ra.ops}
+    return magnitude
+
+
 @pytest.fixture(scope="module")
-def one_thread():
+def one_thread_module():
+    """Module-scoped twin of conftest's ``one_thread`` (the shared reference run needs module scope)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -39,7 +48,7 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, one_thread):
+def reference(tmp_path_factory, one_thread_module):
     """One uninterrupted smoke run, watched at every epoch through the trainer's hook."""
     tmp = tmp_path_factory.mktemp("reference")
     cfg = C.load(CONFIG, SMOKE + dirs(tmp))
@@ -50,7 +59,7 @@ def reference(tmp_path_factory, one_thread):
         rec = {"event": event, "epoch": info["epoch"], "stage": info["stage"].index, "model_id": id(model),
                "weights": {k: v.detach().clone() for k, v in model.state_dict().items()},
                "opt_state": {k: v.clone() for k, v in opt.state[next(model.parameters())].items()},
-               "tf_size": ds.transform.image_size, "tf_magnitude": ds.transform.randaug_magnitude,
+               "tf_size": ds.transform.transforms[0].size[0], "tf_magnitude": _randaug_magnitude(ds.transform),
                "mixup_alpha": info["mixup"].mixup_alpha if info["mixup"].mixup_enabled else 0.0,
                "dropout": model.drop_rate, "input_sizes": set()}
         if event == "epoch_start":
