@@ -205,7 +205,6 @@ def saved_activation_bytes(model: nn.Module, image_size: int, batch_size: int, a
     Parameters (which autograd also saves) are excluded. Works on CPU and on 'meta' models; on
     'meta' an ``amp_dtype`` is approximated by running the whole model in that dtype.
     """
-    params = {_storage_key(p)[0] for p in model.parameters()}
     seen: dict = {}
 
     def pack(t):
@@ -219,6 +218,9 @@ def saved_activation_bytes(model: nn.Module, image_size: int, batch_size: int, a
     model.train()
     if pure_half:
         model.to(amp_dtype)
+    # Keys of the parameters as they are now: after a dtype change the old storages are freed and
+    # their addresses may be reused by activations, which must not be mistaken for parameters.
+    params = {_storage_key(p)[0] for p in model.parameters()}
     try:
         x = _image(model, batch_size, image_size, dtype=amp_dtype if pure_half else torch.float32)
         hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
