@@ -33,14 +33,15 @@ def proxy_runs(res: Results, family: str) -> pd.DataFrame:
     return runs
 
 
-def _describe(runs: pd.DataFrame) -> str:
+def _proxy_notes(runs: pd.DataFrame) -> list[str]:
+    """A note naming the datasets, epochs and profiles of ``runs`` ([] when there are none)."""
     if runs.empty:
-        return ""
+        return []
     parts = []
     for column, label in (("data.dataset", "dataset"), ("train.epochs", "epochs"), ("profile", "profile")):
         if column in runs.columns:
             parts.append(f"{label} {', '.join(sorted(map(str, runs[column].dropna().unique())))}")
-    return "; ".join(parts)
+    return ["proxy: " + "; ".join(parts)] if parts else []
 
 
 def table05(res: Results) -> Item:
@@ -70,8 +71,7 @@ def table05(res: Results) -> Item:
     frame["evidence"], frame["hardware"] = PROXY, res.hardware(runs)
     notes = ["sizes are matched by rank (small / medium / large): the proxy trains at smaller sizes than "
              "ImageNet's 128 / 192 / 300 px"]
-    if _describe(runs):
-        notes.append("proxy: " + _describe(runs))
+    notes += _proxy_notes(runs)
     return Item("T5", frame, "proxy (Imagenette-scale grid, mean ± std over seeds)", res.hardware(runs), missing, notes)
 
 
@@ -95,8 +95,7 @@ def table08(res: Results) -> Item:
     frame["hardware"] = res.hardware(runs)
     notes = ["proxy rows start from our Imagenette-trained V2 and V1 proxies (not ImageNet checkpoints) and "
              "follow the §5.3 recipe scaled down (cosine, no weight decay, cutout)"]
-    if _describe(runs):
-        notes.append("proxy: " + _describe(runs))
+    notes += _proxy_notes(runs)
     return Item("T8", frame, "proxy (transfer from Imagenette-trained models)", res.hardware(runs), missing, notes)
 
 
@@ -124,8 +123,7 @@ def table12(res: Results) -> Item:
     frame["hardware"] = res.hardware(runs)
     notes = ["baseline = schedule mode 'fixed' at the last-stage size; progressive = mode 'paper'; same epochs",
              "train time is wall-clock training (evaluation excluded) on our hardware"]
-    if _describe(runs):
-        notes.append("proxy: " + _describe(runs))
+    notes += _proxy_notes(runs)
     return Item("T12", frame, "proxy (accuracy over seeds) + measured here (wall-clock training time)",
                 res.hardware(runs), missing, notes)
 
@@ -160,6 +158,5 @@ def table13(res: Results) -> Item:
     missing = [] if any(cols["runs"]) else ["progressive / random resize runs with and without adaptive regularization"]
     frame["evidence"], frame["hardware"] = PROXY, res.hardware(runs)
     notes = ["vanilla = regularization held fixed; adaptive = regularization grows with the image size"]
-    if _describe(runs):
-        notes.append("proxy: " + _describe(runs))
+    notes += _proxy_notes(runs)
     return Item("T13", frame, "proxy (mean ± std over seeds)", res.hardware(runs), missing, notes)
