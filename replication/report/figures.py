@@ -72,12 +72,18 @@ def draw(item: Item, out_dir: Path, plot) -> list[Path]:
     fig.subplots_adjust(bottom=0.24, top=0.88, wspace=0.3, **({"right": 0.84} if item.key == "F5" else {}))
     title = item.info.title if item.info.title.startswith(item.info.label) else f"{item.info.label}: {item.info.title}"
     fig.suptitle(title, fontsize=10)
-    paths = [Path(out_dir) / f"{item.stem}.{ext}" for ext in ("png", "svg")]
-    for path in paths:  # fixed metadata and SVG ids: regenerating unchanged data rewrites identical files
-        metadata = {"Date": None} if path.suffix == ".svg" else {}
-        fig.savefig(path, dpi=110, metadata=metadata)
-    plt.close(fig)
+    paths = save_figure(fig, out_dir, item.stem)
     item.files = [p.name for p in paths]
+    return paths
+
+
+def save_figure(fig, out_dir, stem: str) -> list[Path]:
+    """Save ``fig`` as ``<stem>.png`` and ``.svg`` and close it. Metadata and SVG ids are fixed
+    (``svg.hashsalt`` above), so regenerating unchanged data rewrites identical files."""
+    paths = [Path(out_dir) / f"{stem}.{ext}" for ext in ("png", "svg")]
+    for path in paths:
+        fig.savefig(path, dpi=110, metadata={"Date": None} if path.suffix == ".svg" else {})
+    plt.close(fig)
     return paths
 
 

@@ -82,17 +82,12 @@ def figure(frame: pd.DataFrame, hardware: str = ""):
 
 def draw(res: Results, out_dir) -> list[Path]:
     """Write ``figure_nas.png`` and ``.svg`` (nothing when no sample has been evaluated)."""
-    import matplotlib.pyplot as plt
+    from replication.report.figures import save_figure
 
     frame = from_results(res)
     if frame.empty:
         return []
-    fig = figure(frame, res.hardware(m.runs_table(res, m.EXPERIMENTS["nas"])))
-    paths = [Path(out_dir) / f"{STEM}.{ext}" for ext in ("png", "svg")]
-    for path in paths:
-        fig.savefig(path, dpi=110, metadata={"Date": None} if path.suffix == ".svg" else {})
-    plt.close(fig)
-    return paths
+    return save_figure(figure(frame, res.hardware(m.runs_table(res, m.EXPERIMENTS["nas"]))), out_dir, STEM)
 
 
 def lines(res: Results) -> list[str]:
