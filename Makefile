@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 PROFILE ?= smoke
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: setup test figures experiments report bench clean
+.PHONY: setup test figures experiments report bench bench-gpu clean
 
 setup: $(STAMP)
 
@@ -30,8 +31,14 @@ experiments: setup
 report: setup
 	$(PY) -m replication.runbook report
 
+# about 15 minutes on 2 cores; then the report picks the new rows up
 bench: setup
-	$(PY) -m replication bench
+	$(PY) -m replication bench $(BENCH_ARGS)
+	$(PY) -m replication.runbook figures
+
+# on a machine with a CUDA GPU (uses .venv if present, else python3 with torch and timm)
+bench-gpu:
+	bench/gpu.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf build .pytest_cache

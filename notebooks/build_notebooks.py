@@ -39,16 +39,15 @@ EXPERIMENTS = {
                     throughput_image_size=32, throughput_batch_size=2, train_models=["efficientnetv2_b0"],
                     train_image_size=32, train_batch_size=2, warmup=1, repeats=1, amp_dtype="", bench_name="speed_smoke",
                     output_dir=SMOKE_OUT["output_dir"]),
-        cells=["# image sizes of None mean each model's own size (eval size for inference, train size for training)\n"
-               "jobs = (\n"
-               "    [dict(kind='train', model=t2_model, image_size=s, batch_size=b) for s in t2_image_sizes for b in t2_batch_sizes]\n"
-               "    + [dict(kind='memory', model=t2_model, image_size=s, batch_size=b) for s in t2_image_sizes for b in memory_batch_sizes]\n"
-               "    + [dict(kind='train', model=n, image_size=fused_image_size, batch_size=fused_batch_size) for n in fused_models]\n"
-               "    + [dict(kind='inference', model=n, image_size=latency_image_size, batch_size=latency_batch_size) for n in latency_models]\n"
-               "    + [dict(kind='inference', model=n, image_size=throughput_image_size, batch_size=throughput_batch_size) for n in throughput_models]\n"
-               "    + [dict(kind='train', model=n, image_size=train_image_size, batch_size=train_batch_size) for n in train_models]\n"
-               ")\nlen(jobs)",
-               "from replication import experiments\n\n"
+        cells=["from replication import experiments\n\n"
+               "# image sizes of None mean each model's own size (eval size for inference, train size for training)\n"
+               "jobs = experiments.speed_jobs(\n"
+               "    t2_model, t2_image_sizes, t2_batch_sizes, memory_batch_sizes,\n"
+               "    fused_models, fused_image_size, fused_batch_size,\n"
+               "    latency_models, latency_image_size, latency_batch_size,\n"
+               "    throughput_models, throughput_image_size, throughput_batch_size,\n"
+               "    train_models, train_image_size, train_batch_size)\n"
+               "len(jobs)",
                "frame = experiments.speed(jobs, output_dir, warmup=warmup, repeats=repeats, budget_gib=memory_budget_gib,\n"
                "                           name=bench_name, amp_dtype=amp_dtype)\n"
                "frame[[c for c in ('kind', 'model', 'image_size', 'batch_size', 'images_per_second', 'estimated_gib', 'hardware') if c in frame]]"]),

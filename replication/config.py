@@ -42,7 +42,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    dataset: str = "imagenet"
+    dataset: str = "imagenet"  # a data_manifests/ name, or "synthetic" (random tensors: benchmarks)
     train_split: str = "train"
     eval_split: str = "eval"
     batch_size: int = 128  # per process
@@ -50,6 +50,7 @@ class DataConfig:
     eval_size: int = 384  # evaluation at a separate, larger size (train < test)
     crop_pct: float = 0.875
     num_workers: int = 8
+    cache_decoded: bool = False  # decode each image once per process and keep the pixels (see data.datasets)
     randaug_layers: int = 2
     randaug_mmax: float = 30.0  # timm's cap on the magnitude; 30 lets the paper's 15-25 extrapolate
     cutout: bool = False  # §5.3 transfer recipe
@@ -128,7 +129,7 @@ class Config:
 
 
 # keys that may differ between a run and its resumption
-RESUME_FREE_KEYS = ("data.num_workers", "train.progress", "train.stop_after_epochs", "train.keep_checkpoint",
+RESUME_FREE_KEYS = ("data.num_workers", "data.cache_decoded", "train.progress", "train.stop_after_epochs", "train.keep_checkpoint",
                     "train.threads")
 
 

@@ -143,6 +143,27 @@ def static(tables, output_dir) -> pd.DataFrame:
     return frame
 
 
+def speed_jobs(t2_model, t2_image_sizes, t2_batch_sizes, memory_batch_sizes, fused_models, fused_image_size,
+               fused_batch_size, latency_models, latency_image_size, latency_batch_size, throughput_models,
+               throughput_image_size, throughput_batch_size, train_models, train_image_size,
+               train_batch_size) -> list[dict]:
+    """The benchmark jobs of the speed_memory notebook (same parameter names), for :func:`speed`.
+
+    Each job names the paper item it serves in ``table``: T2 (training speed and memory of
+    ``t2_model`` at each size and batch), T3 (fused-stage B4 variants), T7 (latency), T11
+    (throughput) and F3 (training speed). Image sizes of None mean each model's own size (eval
+    size for inference, train size for training and memory)."""
+    def job(table, kind, model, image_size, batch_size):
+        return dict(table=table, kind=kind, model=model, image_size=image_size, batch_size=batch_size)
+
+    return ([job("T2", "train", t2_model, s, b) for s in t2_image_sizes for b in t2_batch_sizes]
+            + [job("T2", "memory", t2_model, s, b) for s in t2_image_sizes for b in memory_batch_sizes]
+            + [job("T3", "train", n, fused_image_size, fused_batch_size) for n in fused_models]
+            + [job("T7", "inference", n, latency_image_size, latency_batch_size) for n in latency_models]
+            + [job("T11", "inference", n, throughput_image_size, throughput_batch_size) for n in throughput_models]
+            + [job("F3", "train", n, train_image_size, train_batch_size) for n in train_models])
+
+
 def hardware() -> str:
     """A short description of this machine: the GPU, or the processor and its CPU count."""
     from replication.report.collect import describe_hardware
@@ -153,8 +174,10 @@ def hardware() -> str:
 
 def speed(jobs, output_dir, warmup=1, repeats=3, budget_gib=16.0, name=None, amp_dtype="") -> pd.DataFrame:
     """Benchmarks: ``jobs`` is a list of dicts with ``kind`` (train | inference | memory), ``model``,
-    ``image_size`` (None: the model's own train/eval size) and ``batch_size``. Rows go to
-    ``results/bench/<name or host>.csv``; jobs already logged for this hardware are skipped.
+    ``image_size`` (None: the model's own train/eval size) and ``batch_size`` (see :func:`speed_jobs`).
+    Rows go to ``results/bench/<name or host>.csv`` (``name`` may hold a folder: ``gpu-nvidia-h200/speed``);
+    jobs already logged for this hardware are skipped. On CUDA, memory is measured from real
+    training steps; on CPU it is estimated (``measure.peak_memory``).
     ``amp_dtype``: "" for float32, or "float16" / "bfloat16" autocast (the paper's V100 numbers are FP16)."""
     import torch
 
@@ -172,16 +195,17 @@ def speed(jobs, output_dir, warmup=1, repeats=3, budget_gib=16.0, name=None, amp
         if any((r.get("kind"), r.get("model"), r.get("image_size"), r.get("batch_size"), r.get("hardware")) == key
                for r in rows):
             continue
-        if job["kind"] == "memory":
-            with torch.device("meta"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        if job["kind"] == "memory":  # CUDA: real training steps; CPU: estimated on 'meta', nothing allocated
+            with torch.device(device if device == "cuda" else "meta"):
                 model = models.create_for_size(job["model"], size)
             result = measure.peak_memory(model, size, job["batch_size"], budget_gib=budget_gib, amp_dtype=amp)
         else:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            model = models.create_for_size(job["model"], size).to(device)
+            with torch.device(device):  # weights initialised where they run (fast for big models on a GPU)
+                model = models.create_for_size(job["model"], size)
             fn = measure.train_throughput if job["kind"] == "train" else measure.inference_latency
             result = fn(model, size, batch_size=job["batch_size"], warmup=warmup, repeats=repeats, amp_dtype=amp)
-            del model
+        del model
         result = {k: v for k, v in result.items() if not isinstance(v, list)}
         rows.append({"kind": job["kind"], "model": job["model"], "hardware": host, **result,
                      "image_size": size, "batch_size": job["batch_size"]})

@@ -88,6 +88,8 @@ def run(cfg: Config, resume: bool = False, hook=None) -> dict:
     train_ds = limit_dataset(data.get_dataset(d.dataset, d.train_split), d.train_limit, cfg.seed)
     eval_ds = limit_dataset(data.get_dataset(d.dataset, d.eval_split), d.eval_limit, cfg.seed)
     base_dataset(eval_ds).transform = data.eval_transform(d.eval_size, crop_pct=d.crop_pct)
+    for ds in (train_ds, eval_ds):
+        base_dataset(ds).cache_decoded = d.cache_decoded
     num_classes = cfg.model.num_classes or len(base_dataset(train_ds).classes)
 
     global_batch = d.batch_size * accelerator.num_processes
@@ -142,9 +144,9 @@ def run(cfg: Config, resume: bool = False, hook=None) -> dict:
         if (epoch + 1) % t.eval_every == 0 or epoch + 1 == t.epochs:
             start = time.perf_counter()
             eval_loader = _loader(eval_ds, d.eval_batch_size, None, cfg, accelerator, False)
-            row.update(_prefixed("val", evaluate(accelerator, model, eval_loader, t.channels_last)))
-            if ema is not None:
-                row.update(_prefixed("ema", evaluate(accelerator, ema.module, eval_loader, t.channels_last)))
+            nets = {"val": model, **({"ema": ema.module} if ema is not None else {})}
+            for prefix, metrics in evaluate(accelerator, nets, eval_loader, t.channels_last).items():
+                row.update(_prefixed(prefix, metrics))
             row["eval_seconds"] = round(time.perf_counter() - start, 3)
         if hook:
             hook("epoch_end", info)
@@ -214,24 +216,28 @@ def train_epoch(cfg, accelerator, model, optimizer, scheduler, ema, loader, step
 
 
 @torch.no_grad()
-def evaluate(accelerator, model, loader, channels_last: bool = True) -> dict:
-    """Top-1, top-5 (%) and loss over the whole evaluation set (gathered from every process)."""
-    was_training = model.training
-    model.eval()
-    correct1, correct5, losses = [], [], []
+def evaluate(accelerator, nets: dict, loader, channels_last: bool = True) -> dict[str, dict]:
+    """Top-1, top-5 (%) and loss of each model in ``nets`` over the whole evaluation set (gathered
+    from every process), in one pass: each batch is decoded once for all models."""
+    modes = {name: net.training for name, net in nets.items()}
+    sums = {name: [] for name in nets}
+    for net in nets.values():
+        net.eval()
     for x, y in loader:
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with accelerator.autocast():
-            logits = model(x).float()
-        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        hits = top == y[:, None]
-        batch = torch.stack([hits[:, 0].float(), hits.any(1).float(), F.cross_entropy(logits, y, reduction="none")], 1)
-        batch = accelerator.gather_for_metrics(batch)
-        correct1.append(batch[:, 0]), correct5.append(batch[:, 1]), losses.append(batch[:, 2])
-    model.train(was_training)
-    return {"top1": round(100 * torch.cat(correct1).mean().item(), 4), "top5": round(100 * torch.cat(correct5).mean().item(), 4),
-            "loss": round(torch.cat(losses).mean().item(), 6)}
+        for name, net in nets.items():
+            with accelerator.autocast():
+                logits = net(x).float()
+            hits = logits.topk(min(5, logits.shape[1]), dim=1).indices == y[:, None]
+            batch = torch.stack([hits[:, 0].float(), hits.any(1).float(), F.cross_entropy(logits, y, reduction="none")], 1)
+            sums[name].append(accelerator.gather_for_metrics(batch))
+    out = {}
+    for name, net in nets.items():
+        net.train(modes[name])
+        top1, top5, loss = torch.cat(sums[name]).mean(0).tolist()
+        out[name] = {"top1": round(100 * top1, 4), "top5": round(100 * top5, 4), "loss": round(loss, 6)}
+    return out
 
 
 def _prefixed(prefix: str, metrics: dict) -> dict:

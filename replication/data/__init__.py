@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .archive import extract_source, find_files, file_digest, is_prepared, mirror_dirs, prepared_path
-from .datasets import ImageFileDataset
+from .datasets import ImageFileDataset, SyntheticDataset
 from .layouts import POST_EXTRACT, read_split
 from .manifest import DataError, Manifest, list_datasets, load_manifest
 from .transforms import eval_transform, train_transform
@@ -66,7 +66,16 @@ def _holdout(manifest: Manifest, samples_len: int) -> np.ndarray:
     return np.random.default_rng(h["seed"]).permutation(samples_len)[:count]
 
 
+SYNTHETIC = "synthetic"  # not a manifest: random tensors for benchmarks (datasets.SyntheticDataset)
+
+
 def get_dataset(name: str, split: str, transform=None, allow_download: bool | None = None):
+    if name == SYNTHETIC:
+        if split not in SyntheticDataset.SPLITS:
+            raise DataError(f"dataset '{SYNTHETIC}' has no split '{split}'; its splits are {sorted(SyntheticDataset.SPLITS)}.")
+        ds = SyntheticDataset(SyntheticDataset.SPLITS[split], seed=0 if split == "train" else 1)
+        ds.transform = transform
+        return ds
     manifest = load_manifest(name)
     if split not in manifest.splits:
         raise DataError(f"dataset '{name}' has no split '{split}'; its splits are {sorted(manifest.splits)}.")

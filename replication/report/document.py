@@ -12,7 +12,7 @@ from pathlib import Path
 from replication import paper
 from replication.config import atomic_write_text
 from replication.report import TABLES, FIGURES, build_items, checks
-from replication.report import nas_figure
+from replication.report import bench_section, nas_figure
 from replication.report import verdicts as v
 from replication.report.collect import Results
 from replication.report.items import header_lines, markdown_table
@@ -139,6 +139,7 @@ def markdown(res: Results) -> str:
     lines += ["### §3.3 Training-aware NAS", ""]
     lines += [f"- **{c['id']}** *Paper:* {c['claim']}. **Verdict: {c['verdict']}** — {c['reason']}" for _, c in nas.iterrows()]
     lines += nas_figure.lines(res)
+    lines += ["", "## Performance on this machine (`make bench`)", "", *bench_section.lines(res)]
     lines += ["", "## Where the paper and the official code disagree", ""]
     lines += [f"- **{title}.** {text}" for title, text in DISCREPANCIES]
     lines += ["", "Which rule each profile follows (read from `replication/profiles/*.yaml`):", "", _profiles_table(), ""]
@@ -169,6 +170,7 @@ def html(markdown_text: str, figures_dir: Path) -> str:
 def write(res: Results, out_dir: Path, html_path=None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     nas_figure.draw(res, out_dir)
+    bench_section.draw(res, out_dir)
     text = markdown(res)
     path = out_dir / "REPORT.md"
     atomic_write_text(path, text)

@@ -107,7 +107,7 @@ def bench(res: Results, kind: str, batch_size: int | None = None) -> pd.DataFram
 
 
 def bench_value(res: Results, kind: str, model: str | None, column: str, **where):
-    """Median of ``column`` over matching benchmark rows (latest hardware first), else None."""
+    """Median of ``column`` over matching benchmark rows of one machine (``preferred_hardware``), else None."""
     frame = bench(res, kind)
     if model is None or frame.empty or column not in frame.columns:
         return None
@@ -115,8 +115,16 @@ def bench_value(res: Results, kind: str, model: str | None, column: str, **where
     for key, value in where.items():
         if key in frame.columns and value is not None:
             frame = frame[frame[key] == value]
+    if "hardware" in frame.columns and frame["hardware"].nunique() > 1:  # never a median across machines
+        frame = frame[frame["hardware"] == preferred_hardware(frame["hardware"])]
     values = frame[column].dropna()
     return float(values.median()) if len(values) else None
+
+
+def preferred_hardware(names) -> str:
+    """Of several machines, the one whose numbers a table shows: a GPU (the paper's setting) before a
+    CPU (described as '<processor> (N CPUs...)'), then alphabetical."""
+    return sorted({str(n) for n in names}, key=lambda n: ("CPUs" in n, n))[0]
 
 
 def bench_hardware(res: Results, kind: str) -> str:

@@ -1,0 +1,353 @@
+"""``make bench`` / ``python -m replication bench``: how fast this machine trains and measures.
+
+Each section writes ``results/bench/<section>.csv``. Every row names the machine (``hardware``),
+the library versions, the git commit, the profile's thread / worker / cache settings and the
+number of repeats; measured values are medians over the repeats (every repeat is kept in the
+``*_all`` columns). Variants are timed round-robin within each repeat, so a load that comes and
+goes on a shared machine hits them alike.
+
+  settings     the training loop's images/s on real data at the first and last stage sizes for
+               several (torch threads, DataLoader workers, decoded cache) settings: what to use here
+  trainer      per stage size: bare PyTorch loop vs the full trainer on synthetic data (overhead,
+               goal >= 0.95); the trainer on real vs synthetic data (input pipeline, goal >= 0.90)
+  pipeline     per stage size: decode + augment (+ mixup) images/s in one process vs the images/s
+               the model consumes in training
+  progressive  the profile's progressive run vs a fixed-size run at the last stage's size, same
+               epochs: training and wall seconds (paper Table 12: 1.4x-2.8x; goal here >= 1.5x)
+  measurement  seconds to count params/MACs of every registered model, and to run ``make figures``
+
+Runs are shortened to ``--steps`` steps per epoch; the evaluation set shrinks by the same factor,
+so evaluation keeps the share of wall time it has in a full-length run of the profile.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from replication import config as config_mod
+from replication import data, results, train
+from replication.config import CONFIGS_DIR, Config, ConfigError
+from replication.recipe import base_dataset, build_mixup, build_model, build_optimizer, stages_for
+
+SECTIONS = ("settings", "trainer", "pipeline", "progressive", "measurement")
+GOALS = {"trainer_overhead": 0.95, "real_synthetic": 0.90, "progressive_speedup": 1.5, "measurement_seconds": 120.0}
+
+
+def candidate_settings() -> list[tuple[int, int, bool]]:
+    """(torch threads, DataLoader workers, decoded cache) tried by the settings section: one compute
+    thread beside a decoding worker, or every core computing with decoding in between steps."""
+    n = os.cpu_count() or 1
+    out = [(1, 1, False), (1, 0, True)]
+    return out + ([(n, 0, False), (n, 0, True), (n, 1, False)] if n > 1 else [])
+
+
+class Bench:
+    """Shared state of one ``bench`` invocation: profile, shortening, repeats, output folder."""
+
+    def __init__(self, profile: str, steps: int, repeats: int, output_dir: Path, work_dir: Path):
+        if steps < 1 or repeats < 1:
+            raise ConfigError(f"--steps and --repeats must be >= 1 (got {steps}, {repeats})")
+        self.profile, self.steps, self.repeats = profile, steps, repeats
+        self.out, self.work = Path(output_dir) / "bench", Path(work_dir)
+        self.base = self.config("progressive")
+        self.stages = stages_for(self.base)
+        self.ips: dict[str, dict[int, float]] = {}  # model consumption per size, shared by sections
+        env = results.environment()
+        from replication.report.collect import describe_hardware
+
+        self.stamp = {"hardware": describe_hardware(env["hardware"]), "cpu_count": env["hardware"]["cpu_count"],
+                      **env["versions"], "git_commit": env["git_commit"], "profile": profile,
+                      "model": self.base.model.name, "batch_size": self.base.data.batch_size, "repeats": repeats}
+
+    # ---------------------------------------------------------------- configs and runs
+    def config(self, experiment: str, *overrides: str) -> Config:
+        return config_mod.load(CONFIGS_DIR / f"{experiment}.yaml", [
+            f"profile={self.profile}", f"train.results_dir={self.work / 'results'}",
+            f"train.checkpoint_dir={self.work / 'checkpoints'}", "train.progress=false", "train.keep_checkpoint=false",
+            f"train.steps_per_epoch={self.steps}", *overrides])
+
+    def settings(self, cfg: Config) -> dict:
+        return {"threads": cfg.train.threads, "workers": cfg.data.num_workers, "cache_decoded": cfg.data.cache_decoded}
+
+    def eval_limit(self, cfg: Config) -> int:
+        """Evaluation images keeping the full-length run's ratio of evaluation to training."""
+        n_train, n_eval = (len(data.get_dataset(cfg.data.dataset, s)) for s in (cfg.data.train_split, cfg.data.eval_split))
+        full_steps = max(1, n_train // cfg.data.batch_size)
+        return max(1, min(n_eval, round(n_eval * self.steps / full_steps)))
+
+    def run(self, cfg: Config, run_id: str) -> dict:
+        """One training run; per-epoch rows, wall seconds (everything: build, data, eval, checkpoints)."""
+        cfg = dataclasses.replace(cfg, run_id=run_id)
+        if cfg.data.cache_decoded:
+            prefill(cfg)
+        start = time.perf_counter()
+        summary = train.run(cfg)
+        wall = time.perf_counter() - start
+        epochs = results.read_run(results.run_dir(cfg))["epochs"]
+        return {"epochs": epochs, "wall": wall, "train": summary["total_train_seconds"],
+                "eval": summary["total_eval_seconds"]}
+
+    def per_stage(self, cfg: Config, run_id: str) -> dict[int, float]:
+        """Images/s at each stage size of a run with one epoch per stage."""
+        epochs = self.run(cfg, run_id)["epochs"]
+        return dict(zip(epochs["image_size"].astype(int), epochs["images_per_second"].astype(float)))
+
+    def stage_run(self, dataset: str, *overrides: str) -> Config:
+        """The profile's stages, one epoch each, barely evaluated: images/s per stage size."""
+        return self.config("progressive", f"data.dataset={dataset}", f"train.epochs={len(self.stages)}",
+                           f"schedule.stages={len(self.stages)}", "data.eval_limit=1", *overrides)
+
+    def write(self, section: str, rows: list[dict]) -> Path:
+        path = self.out / f"{section}.csv"
+        frame = pd.DataFrame([{"kind": f"bench_{section}", **self.stamp, **row} for row in rows])
+        config_mod.atomic_write_text(path, frame.to_csv(index=False))
+        print(f"wrote {path}")
+        return path
+
+
+def prefill(cfg: Config) -> float:
+    """Decode every train and eval image once into the process's cache; returns seconds."""
+    start = time.perf_counter()
+    for split in (cfg.data.train_split, cfg.data.eval_split):
+        ds = base_dataset(data.get_dataset(cfg.data.dataset, split))
+        if hasattr(ds, "cache_decoded"):
+            ds.cache_decoded = True
+            for i in range(len(ds)):
+                ds.load_image(i)
+    return time.perf_counter() - start
+
+
+def _median(values) -> float:
+    return round(statistics.median(values), 3)
+
+
+def _all(values) -> str:
+    return ";".join(f"{v:.3f}" for v in values)
+
+
+def bare_loop(cfg: Config, sizes, steps: int) -> dict[int, float]:
+    """Images/s of a plain PyTorch loop (same model, optimizer, batch, threads; random tensors,
+    no loader, EMA, mixup, scheduler or logging) at each size in turn, one model throughout."""
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    torch.manual_seed(cfg.seed)
+    model, batch = build_model(cfg, 10).train(), cfg.data.batch_size
+    optimizer = build_optimizer(cfg, model, batch)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
+    out = {}
+    for size in sizes:
+        x = torch.randn(batch, 3, size, size)
+        x = x.contiguous(memory_format=torch.channels_last) if cfg.train.channels_last else x
+        y = torch.randint(0, 10, (batch,))
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        out[size] = batch * steps / (time.perf_counter() - start)
+    return out
+
+
+# --------------------------------------------------------------------------- sections
+def settings_section(b: Bench) -> list[dict]:
+    first, last = b.stages[0].image_size, b.stages[-1].image_size
+    candidates = candidate_settings()
+    runs: dict[tuple, list[dict[int, float]]] = {s: [] for s in candidates}
+    for rep in range(b.repeats):
+        for s in candidates:
+            threads, workers, cache = s
+            cfg = b.config("progressive", "schedule.stages=2", "train.epochs=2", f"schedule.image_size=[{first},{last}]",
+                           f"train.threads={threads}", f"data.num_workers={workers}",
+                           f"data.cache_decoded={str(cache).lower()}", "data.eval_limit=1")
+            runs[s].append(b.per_stage(cfg, f"settings-t{threads}w{workers}c{int(cache)}-r{rep}"))
+    rows = []
+    for (threads, workers, cache), reps in runs.items():
+        row = {"threads": threads, "workers": workers, "cache_decoded": cache}
+        for size in (first, last):
+            row[f"ips_{size}"] = _median([r[size] for r in reps])
+            row[f"ips_{size}_all"] = _all([r[size] for r in reps])
+        row["seconds_per_image_both_sizes"] = round(1 / row[f"ips_{first}"] + 1 / row[f"ips_{last}"], 5)
+        rows.append(row)
+    best = min(rows, key=lambda r: r["seconds_per_image_both_sizes"])
+    for row in rows:
+        row["fastest"] = row is best
+        row["in_profile"] = (row["threads"], row["workers"], row["cache_decoded"]) == tuple(b.settings(b.base).values())
+    return rows
+
+
+def trainer_section(b: Bench) -> list[dict]:
+    sizes = [s.image_size for s in b.stages]
+    real, synthetic = b.stage_run(b.base.data.dataset), b.stage_run(data.SYNTHETIC)
+    bare, syn, rea = [], [], []
+    for rep in range(b.repeats):
+        bare.append(bare_loop(synthetic, sizes, b.steps))
+        syn.append(b.per_stage(synthetic, f"trainer-synthetic-r{rep}"))
+        rea.append(b.per_stage(real, f"trainer-real-r{rep}"))
+    rows = []
+    for size in sizes:
+        row = {"image_size": size, **b.settings(real)}
+        for name, reps in (("bare", bare), ("trainer_synthetic", syn), ("trainer_real", rea)):
+            row[f"{name}_ips"] = _median([r[size] for r in reps])
+            row[f"{name}_ips_all"] = _all([r[size] for r in reps])
+        row["trainer_overhead_ratio"] = round(row["trainer_synthetic_ips"] / row["bare_ips"], 4)
+        row["real_synthetic_ratio"] = round(row["trainer_real_ips"] / row["trainer_synthetic_ips"], 4)
+        row["goal_trainer_overhead"], row["goal_real_synthetic"] = GOALS["trainer_overhead"], GOALS["real_synthetic"]
+        rows.append(row)
+    b.ips["synthetic"] = {r["image_size"]: r["trainer_synthetic_ips"] for r in rows}
+    return rows
+
+
+def _input_ips(cfg: Config, stage, cache: bool, images: int) -> float:
+    """Decode + augment images/s of the stage's training transform, in this process."""
+    d = cfg.data
+    ds = base_dataset(data.get_dataset(d.dataset, d.train_split))
+    ds.transform = data.train_transform(stage.image_size, randaug_magnitude=stage.randaug_magnitude,
+                                        randaug_layers=d.randaug_layers, randaug_mmax=d.randaug_mmax,
+                                        cutout=d.cutout, hflip=d.hflip)
+    ds.cache_decoded = cache
+    picked = list(range(0, len(ds), max(1, len(ds) // images)))[:images]
+    if cache:
+        for i in picked:
+            ds.load_image(i)
+    start = time.perf_counter()
+    for i in picked:
+        ds[i]
+    return len(picked) / (time.perf_counter() - start)
+
+
+def _mixup_ips(cfg: Config, stage, repeats: int = 5) -> float | None:
+    """Images/s of timm's Mixup on a batch at the stage's size (None when the stage has no mixup)."""
+    if stage.mixup_alpha <= 0:
+        return None
+    mixup = build_mixup(cfg, 10)
+    mixup.mixup_alpha = stage.mixup_alpha
+    batch = cfg.data.batch_size
+    x, y = torch.randn(batch, 3, stage.image_size, stage.image_size), torch.randint(0, 10, (batch,))
+    start = time.perf_counter()
+    for _ in range(repeats):
+        mixup(x.clone(), y)
+    return batch * repeats / (time.perf_counter() - start)
+
+
+def pipeline_section(b: Bench, images: int = 300) -> list[dict]:
+    cfg = b.base
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core, as a DataLoader worker has
+    rows = []
+    try:
+        for stage in b.stages:
+            plain = [_input_ips(cfg, stage, False, images) for _ in range(b.repeats)]
+            cached = [_input_ips(cfg, stage, True, images) for _ in range(b.repeats)]
+            mix = [_mixup_ips(cfg, stage) for _ in range(b.repeats)]
+            row = {"image_size": stage.image_size, "randaug_magnitude": stage.randaug_magnitude,
+                   "mixup_alpha": stage.mixup_alpha, "decode_augment_ips": _median(plain),
+                   "decode_augment_ips_all": _all(plain), "cached_augment_ips": _median(cached),
+                   "cached_augment_ips_all": _all(cached),
+                   "mixup_ips": _median(mix) if mix[0] is not None else None}
+            use = row["cached_augment_ips"] if cfg.data.cache_decoded else row["decode_augment_ips"]
+            row["input_ips"] = round(1 / (1 / use + (1 / row["mixup_ips"] if row["mixup_ips"] else 0)), 3)
+            model = b.ips.get("synthetic", {}).get(stage.image_size)
+            row["model_ips"] = model
+            row["input_over_model"] = round(row["input_ips"] / model, 3) if model else None
+            rows.append(row)
+    finally:
+        torch.set_num_threads(threads)
+    return rows
+
+
+def progressive_section(b: Bench) -> list[dict]:
+    limit = b.eval_limit(b.base)
+    arms = {"progressive": b.config("progressive", f"data.eval_limit={limit}"),
+            "fixed": b.config("fixed", f"data.eval_limit={limit}")}
+    runs = {name: [] for name in arms}
+    for rep in range(b.repeats):
+        for name, cfg in arms.items():
+            runs[name].append(b.run(cfg, f"{name}-r{rep}"))
+    rows = []
+    for name, cfg in arms.items():
+        reps = runs[name]
+        sizes = sorted({int(s) for s in reps[0]["epochs"]["image_size"]})
+        rows.append({"schedule": name, "image_sizes": ";".join(map(str, sizes)), "epochs": cfg.train.epochs,
+                     "steps_per_epoch": b.steps, "eval_images": limit, **b.settings(cfg),
+                     **{f"{k}_seconds": _median([r[k] for r in reps]) for k in ("train", "eval", "wall")},
+                     **{f"{k}_seconds_all": _all([r[k] for r in reps]) for k in ("train", "eval", "wall")}})
+    fixed = rows[1]
+    for row in rows:
+        row["speedup_train"] = round(fixed["train_seconds"] / row["train_seconds"], 3)
+        row["speedup_wall"] = round(fixed["wall_seconds"] / row["wall_seconds"], 3)
+        row["goal_speedup"] = GOALS["progressive_speedup"]
+    return rows
+
+
+def measurement_section(b: Bench) -> list[dict]:
+    """Deterministic work of tens of seconds: timed once (``repeats`` is 1 in these rows)."""
+    from replication.models import list_models, static
+
+    start = time.perf_counter()
+    frame = static.params_macs()
+    params = {"task": "params_macs", "items": len(frame), "registered_models": len(list_models()),
+              "seconds": round(time.perf_counter() - start, 2)}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "replication.runbook", "figures", "--results", str(b.out.parent),
+                           "--figures", str(b.work / "figures"), "--build", str(b.work / "build")],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`python -m replication.runbook figures` failed:\n{proc.stderr[-2000:]}")
+    figures = {"task": "make_figures", "seconds": round(time.perf_counter() - start, 2)}
+    return [{**row, "repeats": 1, "goal_seconds": GOALS["measurement_seconds"]} for row in (params, figures)]
+
+
+FUNCTIONS = {"settings": settings_section, "trainer": trainer_section, "pipeline": pipeline_section,
+             "progressive": progressive_section, "measurement": measurement_section}
+
+
+def bench(sections=SECTIONS, profile: str = "cpu", steps: int = 5, repeats: int = 3, output_dir="results") -> dict:
+    """Run the named sections in order; returns {section: rows}. The pipeline section compares
+    with the trainer section's synthetic images/s, so run both for its ``input_over_model``."""
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise ConfigError(f"unknown bench section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="replication-bench-") as work:
+        b = Bench(profile, steps, repeats, Path(output_dir), Path(work))
+        for section in SECTIONS:
+            if section in sections:
+                start = time.perf_counter()
+                out[section] = FUNCTIONS[section](b)
+                b.write(section, out[section])
+                print(f"{section}: {time.perf_counter() - start:.0f} s", flush=True)
+    return out
+
+
+# --------------------------------------------------------------------------- CLI
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="time training, input pipeline, progressive speed-up, measurement",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections (default: all: {','.join(SECTIONS)})")
+    p.add_argument("--profile", default="cpu", help="trainer profile whose settings are timed (default: cpu)")
+    p.add_argument("--steps", type=int, default=5, help="training steps per epoch in the shortened runs (default 5)")
+    p.add_argument("--repeats", type=int, default=3, help="repeats per measurement; medians are reported (default 3)")
+    p.add_argument("--output-dir", default="results", help="results root; CSVs go to <output-dir>/bench/")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    try:
+        start = time.perf_counter()
+        bench([s.strip() for s in args.only.split(",") if s.strip()], args.profile, args.steps, args.repeats,
+              args.output_dir)
+    except ConfigError as err:
+        print(f"bench: {err}", file=sys.stderr)
+        return 2
+    print(f"bench finished in {time.perf_counter() - start:.0f} s")
+    return 0
