@@ -152,4 +152,6 @@ def lines(res: Results) -> list[str]:
         out.append("Input pipeline (decode + augment + mixup, one core) vs the model's consumption: "
                    + ", ".join(f"{int(r.image_size)} px {r.input_over_model:.1f}x" for r in pipe.itertuples()
                                if pd.notna(r.input_over_model)) + ".")
+    out.append("The progressive rows come from runs shortened to a few steps per epoch; full-length runs of the "
+               "profile (fixed vs progressive, same epochs) are in Table 12 (`ours_*_train_time_hours`).")
     return out + [f"Files: [{STEM}.png]({STEM}.png), [{TABLE}.csv]({TABLE}.csv); raw rows in `results/bench/`.", ""]
