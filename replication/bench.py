@@ -66,7 +66,8 @@ class Bench:
 
         self.stamp = {"hardware": describe_hardware(env["hardware"]), "cpu_count": env["hardware"]["cpu_count"],
                       **env["versions"], "git_commit": env["git_commit"], "profile": profile,
-                      "model": self.base.model.name, "batch_size": self.base.data.batch_size, "repeats": repeats}
+                      "model": self.base.model.name, "batch_size": self.base.data.batch_size, "steps_per_epoch": steps,
+                      "repeats": repeats}
 
     # ---------------------------------------------------------------- configs and runs
     def config(self, experiment: str, *overrides: str) -> Config:
@@ -278,7 +279,7 @@ def progressive_section(b: Bench) -> list[dict]:
         reps = runs[name]
         sizes = sorted({int(s) for s in reps[0]["epochs"]["image_size"]})
         rows.append({"schedule": name, "image_sizes": ";".join(map(str, sizes)), "epochs": cfg.train.epochs,
-                     "steps_per_epoch": b.steps, "eval_images": limit, **b.settings(cfg),
+                     "eval_images": limit, **b.settings(cfg),
                      **{f"{k}_seconds": _median([r[k] for r in reps]) for k in ("train", "eval", "wall")},
                      **{f"{k}_seconds_all": _all([r[k] for r in reps]) for k in ("train", "eval", "wall")}})
     fixed = rows[1]

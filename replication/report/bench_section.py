@@ -49,8 +49,9 @@ def goals(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
             continue
         worst = t.loc[t[column].idxmin()]
         target = worst[f"goal_{column.removesuffix('_ratio')}"]
+        steps = f", {int(worst['steps_per_epoch'])} steps per epoch" if pd.notna(worst.get("steps_per_epoch")) else ""
         add(goal, float(target), float(worst[column]), f"worst stage size: {int(worst['image_size'])} px "
-            f"(all: {', '.join(f'{int(s)} px {v:.2f}' for s, v in zip(t['image_size'], t[column]))})")
+            f"(all: {', '.join(f'{int(s)} px {v:.2f}' for s, v in zip(t['image_size'], t[column]))}{steps})")
     p = f["progressive"]
     prog = p[p["schedule"] == "progressive"] if not p.empty else p
     for column, goal in (("speedup_wall", "progressive vs fixed-size run: wall time"),
