@@ -211,19 +211,9 @@ def trainer_section(b: Bench) -> list[dict]:
 def _input_ips(cfg: Config, stage, cache: bool, images: int) -> float:
     """Decode + augment images/s of the stage's training transform, in this process."""
     d = cfg.data
-    ds = base_dataset(data.get_dataset(d.dataset, d.train_split))
-    ds.transform = data.train_transform(stage.image_size, randaug_magnitude=stage.randaug_magnitude,
-                                        randaug_layers=d.randaug_layers, randaug_mmax=d.randaug_mmax,
-                                        cutout=d.cutout, hflip=d.hflip)
-    ds.cache_decoded = cache
-    picked = list(range(0, len(ds), max(1, len(ds) // images)))[:images]
-    if cache:
-        for i in picked:
-            ds.load_image(i)
-    start = time.perf_counter()
-    for i in picked:
-        ds[i]
-    return len(picked) / (time.perf_counter() - start)
+    return data.decode_speed(d.dataset, stage.image_size, stage.randaug_magnitude, split=d.train_split, images=images,
+                             cache=cache, randaug_layers=d.randaug_layers, randaug_mmax=d.randaug_mmax,
+                             cutout=d.cutout, hflip=d.hflip)["images_per_second"]
 
 
 def _mixup_ips(cfg: Config, stage, repeats: int = 5) -> float | None:

@@ -134,21 +134,24 @@ def verify(name: str, images: bool = False) -> dict:
 
 
 def decode_speed(name: str, image_size: int, randaug_magnitude: float = 0, split: str = "train",
-                 images: int = 400, draft: bool = False) -> dict:
-    """Images/s of decode + train transform in this process (one core): is the input pipeline a bottleneck?"""
+                 images: int = 400, draft: bool = False, cache: bool = False, **transform_kwargs) -> dict:
+    """Images/s of decode + train transform in this process (one core): is the input pipeline a bottleneck?
+    ``cache``: time it with the images already in the decoded cache; ``transform_kwargs`` go to
+    ``train_transform`` (randaug_layers, randaug_mmax, cutout, hflip)."""
     import time
-    ds = get_dataset(name, split, train_transform(image_size, randaug_magnitude=randaug_magnitude))
+    ds = get_dataset(name, split, train_transform(image_size, randaug_magnitude=randaug_magnitude, **transform_kwargs))
     ds.draft_size = image_size if draft else None
+    ds.cache_decoded = cache
     step = max(1, len(ds) // images)
     picked = list(range(0, len(ds), step))[:images]
-    for i in picked[:20]:  # warm-up
+    for i in picked if cache else picked[:20]:  # warm-up (and the cache filled)
         ds[i]
     start = time.perf_counter()
     for i in picked:
         ds[i]
     seconds = time.perf_counter() - start
     return {"dataset": name, "image_size": image_size, "randaug_magnitude": randaug_magnitude, "draft": draft,
-            "images": len(picked), "images_per_second": round(len(picked) / seconds, 1)}
+            "cache": cache, "images": len(picked), "images_per_second": round(len(picked) / seconds, 1)}
 
 
 # ---- command line -------------------------------------------------------------------------------
@@ -193,5 +196,6 @@ def add_commands(subparsers) -> None:
     sp.add_argument("--randaug-magnitude", type=float, default=0)
     sp.add_argument("--images", type=int, default=400)
     sp.add_argument("--draft", action="store_true", help="let libjpeg decode at a reduced scale")
+    sp.add_argument("--cache", action="store_true", help="time it from the decoded cache (data.cache_decoded)")
     sp.set_defaults(func=_run(lambda a: decode_speed(a.name, a.image_size, a.randaug_magnitude, images=a.images,
-                                                     draft=a.draft)))
+                                                     draft=a.draft, cache=a.cache)))
