@@ -10,7 +10,7 @@ Table 2 / Table 3 training speed and memory; the most valuable come first. Rows 
 ``<output>/bench/gpu-<device>/speed.csv`` through ``experiments.speed`` (one job at a time, so the
 file is complete after every job), the machine and library versions to ``environment.json`` beside
 it. After ``--time-limit`` seconds no new job starts; a rerun skips the jobs already logged for
-this GPU and completes the rest. Imports only torch, timm, numpy, pandas, pyyaml and the package.
+this GPU and completes the rest. Imports torch, timm, torchvision, accelerate, numpy, pandas, pyyaml and the package.
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ import argparse  # noqa: E402
 import gc  # noqa: E402
 import inspect  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -103,19 +102,13 @@ def _driver() -> str | None:
 
 
 def environment(torch, timm) -> dict:
-    """The machine and library versions the rows were measured with."""
-    import numpy
+    """The machine and library versions the rows were measured with (``results.environment`` plus
+    the pinned timm, pandas and the GPU's properties)."""
+    from replication.results import environment as run_environment
 
-    from replication.results import git_commit
-
-    env = {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
-           "timm": timm.__version__, "timm_pinned": pinned_timm(), "numpy": numpy.__version__,
-           "pandas": pd.__version__, "git_commit": git_commit()}
-    try:
-        import torchvision
-        env["torchvision"] = torchvision.__version__
-    except ImportError:
-        env["torchvision"] = None
+    run = run_environment()
+    env = {**run["versions"], "platform": run["hardware"]["platform"], "timm_pinned": pinned_timm(),
+           "pandas": pd.__version__, "git_commit": run["git_commit"]}
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         env.update(gpu=torch.cuda.get_device_name(0), gpu_count=torch.cuda.device_count(),
