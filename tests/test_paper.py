@@ -74,13 +74,14 @@ def test_ratio_effect_rank_and_combine():
     better, worse = [80.0, 80.4, 80.2], [78.0, 78.3, 78.1]
     assert v.effect(worse, better, +1).verdict == v.REPRODUCED
     assert v.effect(better, worse, +1).verdict == v.NOT_REPRODUCED
-    assert v.effect([80.0, 81.0], [80.2, 80.9], +1).verdict == v.PARTIALLY  # within noise
-    assert v.effect([80.0], [81.0], +1).verdict == v.NOT_MEASURED  # one seed is not enough
-    assert v.no_worse([80.0, 81.0], [80.2, 80.9], within_noise=v.REPRODUCED).verdict == v.REPRODUCED
+    assert v.effect([80.0, 81.0], [80.2, 80.9], +1).verdict == v.FEW_SEEDS  # 2 seeds: shown, not judged
+    assert v.effect([80.0], [81.0], +1).ours.startswith("+1.00")  # the numbers are still shown
+    assert v.effect([], [], +1).verdict == v.NOT_MEASURED
+    assert v.no_worse([80.0, 81.0, 80.5], [80.2, 80.9, 80.6]).verdict == v.REPRODUCED
     assert v.rank([1, 2, 3, 4], [10, 20, 30, 40]).verdict == v.REPRODUCED
     assert v.rank([4, 3, 2, 1], [10, 20, 30, 40]).verdict == v.NOT_REPRODUCED
     combined = v.combine([v.exact(21.6, "22"), v.not_measured("x")], "rows")
-    assert combined.verdict == v.PARTIALLY and "1 not measured yet" in combined.reason
+    assert combined.verdict == v.WHERE_CHECKED and "1 unchecked" in combined.reason
 
 
 def test_paper_and_measured_values_never_share_a_column():

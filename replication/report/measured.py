@@ -85,6 +85,20 @@ def params_macs(res: Results) -> pd.DataFrame:
     return out.drop_duplicates("model", keep="last").reset_index(drop=True)
 
 
+RELEASE_TABLE = "automl_README"  # rows of params_macs.csv holding the official release's values
+
+
+def release_values(res: Results) -> dict[str, dict[str, str]]:
+    """{registry model: {"params_M": "21.5", "flops_B": "8.4"}}: the official release's (google/automl
+    README) values as printed, from the ``automl_README`` rows of ``params_macs.csv`` ({} if absent)."""
+    frame = res.static(STATIC_FILES["params"])
+    if frame.empty or "table" not in frame.columns:
+        return {}
+    rows = frame[frame["table"] == RELEASE_TABLE]
+    return {r["model"]: {k: f"{r[f'paper_{k}']:g}" for k in ("params_M", "flops_B") if pd.notna(r[f"paper_{k}"])}
+            for _, r in rows.iterrows()}
+
+
 def exact_row(res: Results, model: str | None) -> dict:
     """params_M, macs_B, image_size of one registered model ({} if not measured)."""
     if model is None:
