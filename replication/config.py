@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tempfile
 import typing
 from dataclasses import dataclass, field
@@ -128,6 +129,9 @@ class Config:
         return self.run_id or f"seed{self.seed}"
 
 
+# run folder names (experiment, run_id): one plain path component, never '.', '..' or hidden
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
 # keys that may differ between a run and its resumption
 RESUME_FREE_KEYS = ("data.num_workers", "data.cache_decoded", "train.progress", "train.stop_after_epochs", "train.keep_checkpoint",
                     "train.threads")
@@ -208,10 +212,18 @@ def parse_overrides(items) -> dict:
             value = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError as err:
             raise ConfigError(f"override {key}: cannot parse {text!r} as a value ({err.__class__.__name__})") from None
-        node = out
         parts = key.strip().split(".")
-        for part in parts[:-1]:
+        if not all(parts):
+            raise ConfigError(f"override {item!r}: {key!r} is not a dotted key; write e.g. schedule.stages=4")
+        node = out
+        for i, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {'.'.join(parts[:i + 1])} was already given a value ({node!r}) by "
+                                  "an earlier override, so it cannot also have sub-keys; drop one of the two")
+        if isinstance(node.get(parts[-1]), dict) and not isinstance(value, dict):
+            raise ConfigError(f"override {item!r}: earlier overrides set keys under {key}; a value for the whole "
+                              f"section would replace them; drop one of the two")
         node[parts[-1]] = value
     return out
 
@@ -261,6 +273,7 @@ def atomic_write_text(path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600; a record is an ordinary file
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
         os.replace(tmp, path)
@@ -269,12 +282,24 @@ def atomic_write_text(path, text: str) -> None:
         raise
 
 
+def file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def flat(cfg: Config) -> dict:
+    """``{"data.batch_size": 64, ...}``: every leaf value under its dotted key."""
+    def walk(d, prefix=""):
+        for k, v in d.items():
+            yield from walk(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
+    return dict(walk(to_dict(cfg)))
+
+
 def diff(a: Config, b: Config, ignore=RESUME_FREE_KEYS) -> list[str]:
     """Dotted keys whose values differ between two configs."""
-    def flat(d, prefix=""):
-        for k, v in d.items():
-            yield from flat(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
-    fa, fb = dict(flat(to_dict(a))), dict(flat(to_dict(b)))
+    fa, fb = flat(a), flat(b)
     return [k for k in fa if fa[k] != fb.get(k) and k not in ignore]
 
 
@@ -333,8 +358,10 @@ def validate(cfg: Config, check_resources: bool = True) -> None:
     need(t.steps_per_epoch >= 0 and t.eval_every >= 1, "train.steps_per_epoch/eval_every", (t.steps_per_epoch, t.eval_every),
          "steps_per_epoch >= 0 (0: all), eval_every >= 1")
     need(t.threads >= 0, "train.threads", t.threads, "use 0 (torch default) or a thread count")
-    need(bool(cfg.experiment) and "/" not in cfg.experiment, "experiment", cfg.experiment, "use a plain folder name")
-    need("/" not in cfg.run_id, "run_id", cfg.run_id, "use a plain folder name")
+    need(isinstance(cfg.experiment, str) and PLAIN_NAME.fullmatch(cfg.experiment) is not None, "experiment", cfg.experiment,
+         "use a plain folder name: letters, digits, '_', '-', '.', not starting with '.'")
+    need(cfg.run_id == "" or PLAIN_NAME.fullmatch(cfg.run_id) is not None, "run_id", cfg.run_id,
+         "use a plain folder name (letters, digits, '_', '-', '.', not starting with '.'), or leave it empty for seed<N>")
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
     if check_resources:

@@ -21,18 +21,20 @@ import json
 import os
 import platform
 import random
+import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from replication.config import atomic_write_text
+from replication.config import ConfigError, atomic_write_text, file_mode
 
 EPOCH_COLUMNS = (
     "epoch", "stage", "image_size", "randaug_magnitude", "mixup_alpha", "dropout", "lr",
-    "train_loss", "val_loss", "val_top1", "val_top5", "ema_top1", "ema_top5",
+    "train_loss", "val_loss", "val_top1", "val_top5", "ema_loss", "ema_top1", "ema_top5",
     "epoch_seconds", "eval_seconds", "images_per_second", "train_images",
 )
 SUMMARY_KEYS = (
@@ -43,12 +45,110 @@ SUMMARY_KEYS = (
 REPO = Path(__file__).resolve().parent.parent
 
 
+class RunError(RuntimeError):
+    """A run folder that cannot be used as it is; the message names the file and the way out."""
+
+
 def run_dir(cfg) -> Path:
-    return Path(cfg.train.results_dir) / cfg.experiment / cfg.resolved_run_id
+    return _inside(Path(cfg.train.results_dir), cfg.experiment, cfg.resolved_run_id, "train.results_dir")
 
 
 def checkpoint_dir(cfg) -> Path:
-    return Path(cfg.train.checkpoint_dir) / cfg.experiment / cfg.resolved_run_id
+    return _inside(Path(cfg.train.checkpoint_dir), cfg.experiment, cfg.resolved_run_id, "train.checkpoint_dir")
+
+
+def _inside(root: Path, experiment: str, run_id: str, key: str) -> Path:
+    """``root/experiment/run_id``, refused unless it resolves to a folder inside ``root``."""
+    path = root / experiment / run_id
+    top = root.resolve()
+    if top == path.resolve() or top not in path.resolve().parents:
+        raise ConfigError(f"experiment={experiment!r} run_id={run_id!r}: the run folder {path} would not be inside "
+                          f"{key}={root}; use plain folder names")
+    return path
+
+
+def check_writable_dir(path, key: str) -> None:
+    """Refuse (before any training) a folder that is a file, lies under a file, or cannot be written."""
+    path = Path(path)
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise ConfigError(f"{key}: {part} is a file, not a folder; move it away or set {key}=<another folder>")
+            if not os.access(part, os.W_OK | os.X_OK):
+                raise ConfigError(f"{key}: cannot write in {part}; fix its permissions or set {key}=<another folder>")
+            return
+
+
+def remove_stale_temp_files(*folders) -> list[Path]:
+    """Delete ``.<name>.*.tmp`` files left by writes that were killed (atomic writes never finished)."""
+    removed = []
+    for folder in folders:
+        for tmp in Path(folder).glob(".*.tmp") if Path(folder).is_dir() else ():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+# --------------------------------------------------------------------------- run lock
+class RunLock:
+    """``<run folder>/.lock`` holding the pid and host of the process that writes the run.
+
+    Taken with ``O_EXCL``, so two launches never both hold it. A lock whose process is gone (same
+    host, pid not running) is stale and taken over; a live one, or one from another host, is refused."""
+
+    def __init__(self, folder):
+        self.path = Path(folder) / ".lock"
+        self.held = False
+
+    def owner(self) -> dict | None:
+        """The live holder as {"pid", "host", "started"}, or None when free or stale."""
+        try:
+            info = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {"pid": None, "host": "?", "started": "?"}  # unreadable: treat as held, the message says what to do
+        if info.get("host") == socket.gethostname() and not _pid_alive(info.get("pid")):
+            return None
+        return info
+
+    def check(self) -> None:
+        info = self.owner()
+        if info is not None and not (info.get("pid") == os.getpid() and info.get("host") == socket.gethostname()):
+            raise RunError(f"{self.path.parent} is being written by process {info.get('pid')} on {info.get('host')} "
+                           f"(since {info.get('started')}); wait for it or stop it (see README: stopping a run). "
+                           f"If that process is surely gone, delete {self.path}")
+
+    def acquire(self) -> None:
+        self.check()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.unlink(missing_ok=True)  # stale (checked above)
+        text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode())
+        except FileExistsError:
+            raise RunError(f"{self.path.parent}: another process took the run lock at the same moment; "
+                           "run one training per run folder") from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+def _pid_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # --------------------------------------------------------------------------- run record
@@ -125,6 +225,7 @@ def save_checkpoint(path, state: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, file_mode())
     os.close(fd)
     try:
         torch.save(state, tmp)
@@ -135,7 +236,14 @@ def save_checkpoint(path, state: dict) -> None:
 
 
 def load_checkpoint(path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Read a checkpoint (tensors and plain values only); an unreadable file is a ``RunError`` naming it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # truncated, corrupt or not a checkpoint at all
+        raise RunError(f"{path} cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:200]}); it is truncated "
+                       "or not a checkpoint. Restore it from a backup, or start the run again with --overwrite") from None
 
 
 def rng_state() -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -44,41 +45,94 @@ def _loader(ds, batch_size, sampler, cfg: Config, accelerator, drop_last):
                                process_index=accelerator.process_index, put_on_device=True)
 
 
-def _check_run_dir(cfg: Config, resume: bool):
-    out = results.run_dir(cfg)
-    if (out / "summary.json").exists():
-        if not resume:
-            raise ConfigError(f"{out} already holds a finished run; pass --resume to reuse it, or set run_id=... / experiment=...")
+def _check_run_dir(cfg: Config, resume: bool, overwrite: bool) -> str:
+    """What to do with the run folder: 'new', 'resume', 'done' (reuse the finished run) or
+    'overwrite'. Read-only (every process calls it); refuses with the way out named."""
+    out, ckpt = results.run_dir(cfg), results.checkpoint_dir(cfg) / "last.pt"
+    results.check_writable_dir(cfg.train.results_dir, "train.results_dir")
+    results.check_writable_dir(cfg.train.checkpoint_dir, "train.checkpoint_dir")
+    results.RunLock(out).check()
+    if overwrite:
+        return "overwrite"
+    if not (out / "config.yaml").exists():
+        if any((out / name).exists() for name in ("epochs.csv", "summary.json")):
+            raise results.RunError(f"{out} holds run files but no config.yaml; move the folder away, or pass --overwrite")
+        return "new"
+    finished = (out / "summary.json").exists()
+    what = "a finished" if finished else "an unfinished"
+    if not resume:
+        verb = "reuse it" if finished else "continue it"
+        raise ConfigError(f"{out} already holds {what} run; pass --resume to {verb} (same config), --overwrite to train "
+                          "it again from scratch, or choose another run_id=... / experiment=...")
+    try:
+        saved = config_mod.from_dict(results.read_run(out)["config"])
+    except ConfigError as err:
+        raise ConfigError(f"{out / 'config.yaml'} is not a valid saved config ({err}); pass --overwrite to start again") from None
+    changed = config_mod.diff(saved, cfg)
+    if changed:
+        old, new = config_mod.flat(saved), config_mod.flat(cfg)
+        keys = "; ".join(f"{k}: saved {old[k]!r}, now {new[k]!r}" for k in changed)
+        raise ConfigError(f"{out} holds {what} run whose config differs from this one ({keys}); choose a new run_id=... "
+                          "(or experiment=...), or pass --overwrite to replace that run")
+    if finished:
         return "done"
-    if (out / "config.yaml").exists():
-        if not resume:
-            raise ConfigError(f"{out} holds an unfinished run; pass --resume to continue it, or delete the folder")
-        old = config_mod.from_dict(results.read_run(out)["config"])
-        changed = config_mod.diff(old, cfg)
-        if changed:
-            raise ConfigError(f"--resume: the config differs from the saved {out / 'config.yaml'} in {', '.join(changed)}; "
-                              "use the same config and overrides, or start a new run_id")
-    return "new"
+    logged = len(results.read_run(out)["epochs"])
+    if logged and not ckpt.exists():
+        raise results.RunError(f"{out / 'epochs.csv'} logs {logged} epoch(s) but the checkpoint {ckpt} is missing, so the "
+                               "run cannot continue where it stopped; restore the checkpoint, or pass --overwrite to "
+                               "train again from epoch 1")
+    return "resume"
 
 
-def run(cfg: Config, resume: bool = False, hook=None) -> dict:
+def _take_run_dir(cfg: Config, status: str) -> results.RunLock:
+    """Main process: lock the run folder, clear an overwritten run and leftovers of killed writes."""
+    out, ckpt_dir = results.run_dir(cfg), results.checkpoint_dir(cfg)
+    lock = results.RunLock(out)
+    lock.acquire()
+    if status == "overwrite":
+        for folder in (out, ckpt_dir):
+            for path in (folder.iterdir() if folder.is_dir() else ()):
+                if path != lock.path:
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+    results.remove_stale_temp_files(out, ckpt_dir)
+    return lock
+
+
+def run(cfg: Config, resume: bool = False, hook=None, overwrite: bool = False) -> dict:
     """Train one run described by ``cfg``; returns the summary (``status`` 'complete' or 'stopped').
+
+    ``resume`` continues an unfinished run from its checkpoint, or returns the summary of a
+    finished one, provided the saved config equals ``cfg`` (else ``ConfigError`` naming the
+    keys); ``overwrite`` deletes what the run folder holds and trains from scratch. The main
+    process holds ``<run folder>/.lock`` while it trains (``results.RunLock``).
 
     ``hook(event, info)``, if given, is called with event "epoch_start" (after the stage's
     transform, mixup and dropout are set) and "epoch_end"; ``info`` holds epoch, stage, model,
     optimizer, ema, mixup, train_dataset and loader. Tests use it to watch stage boundaries.
     """
     config_mod.validate(cfg)
-    out, ckpt_path = results.run_dir(cfg), results.checkpoint_dir(cfg) / "last.pt"
     # cpu=True when no accelerator is present, so that several CPU processes (torchrun or
     # `accelerate launch --multi_gpu`) form a gloo process group instead of running alone
     on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision, cpu=on_cpu)
-    rank, main = accelerator.process_index, accelerator.is_main_process
-    status = _check_run_dir(cfg, resume)
-    accelerator.wait_for_everyone()  # every process has looked before the main one writes
+    if accelerator.num_processes > 1:
+        _stop_with_launcher()
+    status = _check_run_dir(cfg, resume, overwrite)
     if status == "done":
-        return json.loads((out / "summary.json").read_text())
+        return json.loads((results.run_dir(cfg) / "summary.json").read_text())
+    accelerator.wait_for_everyone()  # every process has looked before the main one writes
+    lock = _take_run_dir(cfg, status) if accelerator.is_main_process else None
+    try:
+        accelerator.wait_for_everyone()
+        return _train(cfg, accelerator, status == "resume", hook)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
+    out, ckpt_path = results.run_dir(cfg), results.checkpoint_dir(cfg) / "last.pt"
+    rank, main = accelerator.process_index, accelerator.is_main_process
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if cfg.train.deterministic:
@@ -138,6 +192,7 @@ def run(cfg: Config, resume: bool = False, hook=None) -> dict:
         loss, seconds, state["global_step"] = train_epoch(
             cfg, accelerator, model, optimizer, scheduler, ema, loader, steps, state["global_step"], mixup,
             hard_loss, soft_loss, sizes, desc=f"ep {epoch + 1}/{t.epochs} st {stage.index + 1}")
+        _sync_ema(accelerator, ema)
         images = steps * global_batch
         row.update(lr=float(f"{optimizer.param_groups[0]['lr']:.8g}"), train_loss=loss, epoch_seconds=round(seconds, 3),
                    images_per_second=round(images / seconds, 2), train_images=images)
@@ -158,7 +213,8 @@ def run(cfg: Config, resume: bool = False, hook=None) -> dict:
             accelerator.print(_line(row, t.epochs))
         if t.stop_after_epochs and epoch + 1 == t.stop_after_epochs and epoch + 1 < t.epochs:
             accelerator.print(f"stopping after epoch {epoch + 1} (train.stop_after_epochs)")
-            return {"status": "stopped", "epoch": epoch + 1}
+            return {"status": "stopped", "epochs": epoch + 1, "of_epochs": t.epochs, "run_dir": str(out),
+                    "last": {k: v for k, v in row.items() if k in _FINAL}}
 
     summary = _summary(cfg, state, accelerator.num_processes)
     if main:
@@ -278,10 +334,40 @@ def _restore(path, accelerator, model, optimizer, ema) -> dict:
             "resumed": ckpt["resumed"] + 1}
 
 
+_FINAL = ("train_loss", "val_loss", "val_top1", "val_top5", "ema_loss", "ema_top1", "ema_top5")
+
+
+def _sync_ema(accelerator, ema) -> None:
+    """Several processes: every process takes the main process's EMA (the one checkpointed).
+
+    Each process updates its EMA from its own replica, whose BatchNorm statistics come from its own
+    batches, so the EMAs drift apart within an epoch; evaluation gathers every process's EMA. Without
+    this, a resumed run (all processes load the main one's EMA) would evaluate differently."""
+    if ema is not None and accelerator.num_processes > 1:
+        for tensor in ema.module.state_dict().values():
+            torch.distributed.broadcast(tensor, src=0)
+
+
+def _stop_with_launcher() -> None:
+    """Linux: end this worker when the process that launched it dies (``kill -9`` of ``accelerate
+    launch`` or ``torchrun`` would otherwise leave the workers training on their own)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the launcher died before the call above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _summary(cfg: Config, state: dict, num_processes: int) -> dict:
     hist = state["history"]
     last = hist[-1]
-    final = {k: last.get(k) for k in ("train_loss", "val_loss", "val_top1", "val_top5", "ema_top1", "ema_top5")}
+    final = {k: last.get(k) for k in _FINAL}
     train_seconds = sum(r["epoch_seconds"] for r in hist)
     return {
         "experiment": cfg.experiment, "run_id": cfg.resolved_run_id, "status": "complete", "model": cfg.model.name,
@@ -308,18 +394,31 @@ def add_commands(subparsers) -> None:
                               description=__doc__.splitlines()[0])
     p.add_argument("config", help="experiment YAML, e.g. replication/configs/progressive.yaml")
     p.add_argument("overrides", nargs="*", help="dotted key=value, e.g. profile=cpu seed=1 schedule.stages=2")
-    p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint (or reuse it if done)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="continue the run from its last checkpoint (or reuse it if finished); the config must be the same")
+    mode.add_argument("--overwrite", action="store_true", help="delete what the run folder holds and train from scratch")
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
     try:
         cfg = config_mod.load(args.config, args.overrides)
-        summary = run(cfg, resume=args.resume)
-    except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
+        summary = run(cfg, resume=args.resume, overwrite=args.overwrite)
+    except (ConfigError, results.RunError, data.DataError) as err:
+        label = "config error" if isinstance(err, ConfigError) else "error"
+        text = str(err).strip()
+        if "Original Traceback" in text:  # raised in a DataLoader worker: torch put the worker's traceback in front
+            text = text.splitlines()[-1].split(": ", 1)[-1]
+        print(f"{label}: {text}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0:  # one line, not one per process
-        keys = ("status", "epochs", "final", "total_train_seconds")
-        print(json.dumps({k: summary.get(k) for k in keys}, default=str))
+        if summary["status"] == "stopped":
+            kept = [o for o in args.overrides if not o.startswith("train.stop_after_epochs=")]
+            again = " ".join(["python -m replication train", args.config, *kept, "--resume"])
+            print(f"stopped after epoch {summary['epochs']} of {summary['of_epochs']} (metrics so far in "
+                  f"{summary['run_dir']}/epochs.csv); continue with:\n  {again}")
+        else:
+            keys = ("status", "epochs", "final", "total_train_seconds")
+            print(json.dumps({k: summary.get(k) for k in keys}, default=str))
     return 0

@@ -149,22 +149,38 @@ def test_resume_refuses_a_changed_config(reference, tmp_path):
     assert train.run(again, resume=True) == json.loads((reference["dir"] / "summary.json").read_text())
 
 
-@pytest.mark.timeout(240)
-def test_two_cpu_processes_through_accelerate_launch(tmp_path):
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "replication", "train"]
-    args = [CONFIG, "profile=smoke", "train.epochs=2", "schedule.stages=2", "train.steps_per_epoch=2",
-            "data.batch_size=8", *dirs(tmp_path)]
-    first = subprocess.run(launch + args + ["train.stop_after_epochs=1"], env=ENV, cwd=REPO, capture_output=True, text=True)
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
-    ckpt = tmp_path / "checkpoints" / "progressive" / "seed0"
+LAUNCH = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "replication", "train"]
+# every column except the timings
+RECORD = [c for c in results.EPOCH_COLUMNS if c not in ("epoch_seconds", "eval_seconds", "images_per_second")]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_two_processes_killed_mid_stage_and_at_a_boundary_resume_exactly(tmp_path):
+    """2 CPU processes through `accelerate launch`: stopped after epoch 1 (inside stage 1) and after
+    epoch 2 (the stage boundary), resumed each time; every logged column equals an uninterrupted run."""
+    args = [CONFIG, "profile=smoke", "train.epochs=4", "schedule.stages=2", "train.steps_per_epoch=2",
+            "data.batch_size=8"]
+
+    def launch(tmp, *extra):
+        done = subprocess.run(LAUNCH + args + dirs(tmp) + list(extra), env=ENV, cwd=REPO, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        return done
+
+    launch(tmp_path / "whole")
+    launch(tmp_path / "cut", "train.stop_after_epochs=1")
+    ckpt = tmp_path / "cut" / "checkpoints" / "progressive" / "seed0"
     assert (ckpt / "last.pt").is_file() and (ckpt / "rng_1.pt").is_file()
-    second = subprocess.run(launch + args + ["--resume"], env=ENV, cwd=REPO, capture_output=True, text=True)
-    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
-    summary = json.loads((tmp_path / "results" / "progressive" / "seed0" / "summary.json").read_text())
-    assert summary["num_processes"] == 2 and summary["status"] == "complete" and summary["resumed"] == 1
-    epochs = pd.read_csv(tmp_path / "results" / "progressive" / "seed0" / "epochs.csv")
-    assert epochs["train_images"].tolist() == [2 * 2 * 8] * 2  # steps x processes x batch
+    assert "resumed" in launch(tmp_path / "cut", "train.stop_after_epochs=2", "--resume").stdout
+    launch(tmp_path / "cut", "--resume")
+    runs = {name: tmp_path / name / "results" / "progressive" / "seed0" for name in ("whole", "cut")}
+    summary = json.loads((runs["cut"] / "summary.json").read_text())
+    assert summary["num_processes"] == 2 and summary["status"] == "complete" and summary["resumed"] == 2
+    whole, cut = (pd.read_csv(path / "epochs.csv")[RECORD] for path in runs.values())
+    assert whole["train_images"].tolist() == [2 * 2 * 8] * 4  # steps x processes x batch
+    pd.testing.assert_frame_equal(cut, whole)
+    assert summary["final"] == json.loads((runs["whole"] / "summary.json").read_text())["final"]
 
 
 def test_checkpoint_is_safe_to_load(reference):

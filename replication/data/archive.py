@@ -61,8 +61,12 @@ def locate_file(source: Source, spec: FileSpec) -> Path | None:
         path = manifest_dir() / spec.name
         return path if path.exists() else None
     for folder in mirror_dirs():
-        if (folder / spec.name).exists():
-            return folder / spec.name
+        path = folder / spec.name
+        if path.exists() and not path.is_file():
+            raise DataError(f"{path} is a folder, not the file {spec.name}; remove or rename it, or take "
+                            f"{folder} out of $REPLICATION_DATA_MIRROR.")
+        if path.exists():
+            return path
     return None
 
 
@@ -70,7 +74,11 @@ def download(spec: FileSpec) -> Path:
     if not spec.url:
         raise DataError(f"{spec.name} has no public URL: obtain it yourself and put it in $REPLICATION_DATA_MIRROR.")
     target = data_dir() / "downloads" / spec.name
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot write downloads into {target.parent} ({exc.strerror}); set $REPLICATION_DATA_DIR "
+                        "to a writable folder.") from None
     partial = target.with_name(target.name + ".partial")
     with urllib.request.urlopen(spec.url) as response, open(partial, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or None
@@ -135,7 +143,11 @@ def extract_source(manifest: Manifest, source: Source, paths: list[Path], post=N
     target = prepared_path(manifest, source)
     staging = target.with_name(f".staging-{source.id}-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise DataError(f"cannot unpack {manifest.name} into {target.parent} ({exc.strerror}); make it writable or set "
+                        "$REPLICATION_DATA_DIR to a writable folder.") from None
     try:
         for path, spec in zip(paths, source.files):
             verify_file(path, spec)
