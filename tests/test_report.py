@@ -183,3 +183,35 @@ def test_nas_ranking_that_learned_is_judged(tmp_path):
     _nas(tmp_path, [0.5 + 0.02 * i for i in range(11)], reference_seeds=3)
     verdict = _verdict("C28", collect.Results(tmp_path))
     assert verdict.verdict == v.REPRODUCED, verdict.reason  # the reference has the top rewards
+
+
+# ----------------------------------------------------------------------------- form
+def test_report_opens_with_the_summary_and_stays_readable(tmp_path):
+    from replication.report import document
+
+    _t12(tmp_path / "results", seeds=1, loss=6.9)
+    res = collect.Results(tmp_path / "results")
+    text = document.markdown(res)
+    lines = text.splitlines()
+    assert lines[2] == "## Summary" and "figure_verdicts.png" in text.split("## Verdict criteria")[0]
+    assert "margin 1.5 points" in text.split("## Claims ledger")[0]  # the margin is stated in the criteria
+    code = False
+    for line in lines:
+        code ^= line.startswith("```")
+        assert code or len(line) <= 300, line[:80]
+    ledger = text.split("## Claims ledger")[1].split("## Tables")[0]
+    row = next(r for r in ledger.splitlines() if r.startswith("| C22"))
+    assert "not measured yet (n < 3)" in row and "-6.90 points" in row and "[2 runs]" in row
+    section = text.split("**C22**")[1].split("- **C23**")[0]
+    assert "fixed_seed0" in section and "papermill notebooks/experiments/progressive.ipynb" in section
+    assert "## Third-party evidence" in text and "86.748" in text
+
+
+def test_wide_tables_are_split_with_their_row_labels():
+    import pandas as pd
+    from replication.report.items import narrow_tables
+
+    frame = pd.DataFrame({"model": ["EfficientNetV2-S"], **{f"paper_column_{i:02d}": [1.5] for i in range(30)}})
+    tables = narrow_tables(frame, limit=120).split("\n\n")
+    assert len(tables) > 1 and all(t.startswith("| model") for t in tables)
+    assert all(len(line) <= 120 for t in tables for line in t.splitlines())

@@ -6,18 +6,21 @@ measured an item says "not measured yet".
 """
 from __future__ import annotations
 
+import textwrap
 from collections import Counter
 from pathlib import Path
 
 from replication import paper
 from replication.config import atomic_write_text
 from replication.report import TABLES, FIGURES, build_items, checks
-from replication.report import bench_section, nas_figure
+from replication.report import bench_section, nas_figure, summary, trace
 from replication.report import verdicts as v
 from replication.report.collect import Results
-from replication.report.items import header_lines, markdown_table
+from replication.report.items import header_lines, markdown_table, narrow_tables
 
 import pandas as pd
+
+WIDTH = 200  # Markdown prose is folded here; tables are split to stay under 250 characters
 
 DISCREPANCIES = [
     ("Stage image sizes",
@@ -49,6 +52,26 @@ DISCREPANCIES = [
     ("FLOPs",
      "The EfficientNet papers' FLOPs are multiply-adds; PyTorch's flop counter reports 2 per multiply-add. "
      "We report multiply-adds."),
+    ("Params and FLOPs: paper vs release",
+     "Our counts of V2-S/M/L MACs and V2-B0 params equal the official README (see the ledger's 'matches the "
+     "official release'), not Tables 7 / 11; the paper's -37 % FLOPs of V2-M vs B7 follows from its rounded 24 / 38."),
+    ("B4 baseline",
+     "The unfused EfficientNet-B4 is 4.5 B FLOPs in Table 3 and 4.2 B in Table 7 (we count 4.39 B at 380 px)."),
+    ("Mixup or CutMix",
+     "The released config sets mixup_alpha and cutmix_alpha to the same 'mix' value "
+     "(google/automl effnetv2_configs.py, commit 2fb46e72), so both run; the paper names Mixup only."),
+    ("B0-B3 staging",
+     "Table 11 says B0-B3 were trained without progressive learning, but the released config gives every V2 "
+     "model, B0-B3 included, train stages=4 with sched=True (same file): the released trainer stages their image "
+     "size (their RandAugment and mix are 0, so only the size changes)."),
+    ("Transfer recipe",
+     "Per the research notes (shared/NOTES.md, not re-read here) the released fine-tuning configs use RMSProp, "
+     "a constant LR of 5e-4, weight decay 1e-5 and 15 epochs of at least 10,000 steps; the paper says LR 0.001 "
+     "with cosine decay and no weight decay. The notes likewise report a constant LR for the 21k -> 1k fine-tune, "
+     "where the paper says cosine."),
+    ("README accuracies",
+     "The released config's comment gives V2-M 85.2 % (paper 85.1). The issue tracker quotes README values of "
+     "L-21k 86.9 (paper 86.8) and XL-21k 87.2 (paper 87.3); those two were not verified here."),
 ]
 
 
@@ -89,24 +112,46 @@ def ledger(items: dict, res: Results) -> pd.DataFrame:
     rows = []
     for claim in paper.claims():
         verdict = checks.verdict_for(claim, items, res)
+        t = trace.trace(claim, res, _shown(res.root))
         rows.append({"id": claim["id"], "item": claim["item"], "§": claim["section"], "claim": claim["claim"],
+                     "short": claim.get("short", claim["claim"]),
                      "evidence": claim["evidence"] if claim.get("check") else "none", "ours": verdict.ours,
-                     "verdict": verdict.verdict, "reason": verdict.reason})
+                     "verdict": verdict.verdict, "reason": verdict.reason, "sources": t.link() if t else ""})
     return pd.DataFrame(rows)
 
 
-def _item_section(key: str, item, claims: pd.DataFrame) -> list[str]:
+def _ledger_table(claims: pd.DataFrame) -> str:
+    """The ledger with short cells; the claim's full text, reason and sources are in its section."""
+    shown = claims.assign(item=[_item_link(k) for k in claims["item"]])
+    shown = shown[["id", "item", "short", "evidence", "ours", "verdict", "sources"]]
+    return markdown_table(shown.rename(columns={"short": "claim", "sources": "runs / data"}))
+
+
+def _item_link(key: str) -> str:
+    if key == "NAS":
+        return "[NAS](figure_nas.png)"
+    stem = ("figure" if key.startswith("F") else "table") + f"{int(key[1:]):02d}"
+    return f"[{key}]({stem}.{'png' if key.startswith('F') else 'md'})"
+
+
+def _claim_lines(c, res: Results) -> list[str]:
+    claim = next(x for x in paper.claims() if x["id"] == c["id"])
+    return [f"- **{c['id']}** *Paper:* {c['claim']}.", f"  - **Verdict: {c['verdict']}** — {c['reason']}",
+            *trace.lines(claim, res, _shown(res.root))]
+
+
+def _item_section(key: str, item, claims: pd.DataFrame, res: Results) -> list[str]:
     info = paper.info(key)
     lines = [f"### {info.label}: {info.title}", ""]
     for _, c in claims[claims["item"] == key].iterrows():
-        lines.append(f"- **{c['id']}** *Paper:* {c['claim']}. **Verdict: {c['verdict']}** — {c['reason']}")
+        lines += _claim_lines(c, res)
     lines += ["", *[f"{line}  " for line in header_lines(item)], ""]
     if key.startswith("F"):
         lines += [f"![{info.label}]({item.stem}.png)", "", f"Files: [{item.stem}.png]({item.stem}.png), "
                   f"[{item.stem}.svg]({item.stem}.svg)", ""]
     else:
         shown = item.frame.drop(columns=[c for c in ("evidence", "hardware") if c in item.frame.columns])
-        lines += [markdown_table(shown), "", f"Files: [{item.stem}.csv]({item.stem}.csv), [{item.stem}.md]({item.stem}.md)", ""]
+        lines += [narrow_tables(shown), "", f"Files: [{item.stem}.csv]({item.stem}.csv), [{item.stem}.md]({item.stem}.md)", ""]
     return lines
 
 
@@ -114,42 +159,64 @@ def markdown(res: Results) -> str:
     items = build_items(res)
     claims = ledger(items, res)
     counts = Counter(claims["verdict"])
-    summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in v.VERDICTS)
-    criteria = v.__doc__.split("Criteria (also printed in the report):", 1)[1].strip("\n")
+    tally = ", ".join(f"{counts[k]} {k}" for k in v.VERDICTS if counts.get(k))
+    criteria = v.__doc__.split("Criteria (also printed in the report", 1)[1].split("\n", 1)[1].strip("\n")
     lines = [
         "# EfficientNetV2 (Tan & Le, ICML 2021): replication report", "",
+        *(["> **Warning: this rendering includes smoke-profile runs (tiny tests). They are not evidence.**", ""]
+          if res.include_smoke else []),
+        "## Summary", "", *summary.lines(claims), "",
+        f"![Claims by evidence kind and verdict]({summary.STEM}.png)", "",
+        f"**Claims:** {len(claims)} — {tally}.", "",
         "Generated by `python -m replication.runbook report` (part of `make figures`) from the logged results in "
-        f"`{_shown(res.root)}` and the paper's numbers in `replication/paper_data/`. Nothing here is typed in by hand: "
-        "rerun the command to refresh it.", "",
+        f"`{_shown(res.root)}` and the paper's numbers in `replication/paper_data/`. Nothing here is typed in by "
+        "hand: rerun the command to refresh it.", "",
         "**Kinds of evidence.** *exact*: properties of the architecture (parameters, multiply-adds, layer table), "
         "hardware-independent. *measured here*: speed and memory on the hardware named, compared with the paper "
         "only as ratios and orderings. *proxy*: training claims tested at small scale (Imagenette, CIFAR-10, "
         "Flowers-102 at reduced resolution) over several seeds; only the direction and size of effects compare. "
-        "Runs of the `smoke` profile are never counted.", "",
-        *(["> **Warning: this rendering includes smoke-profile runs (tiny tests). They are not evidence.**", ""]
-          if res.include_smoke else []),
-        f"**Claims:** {len(claims)} — {summary}.", "",
+        "*released weights, evaluated by a third party*: accuracy of the official checkpoints measured by timm "
+        "(last section). Runs of the `smoke` profile are never counted.", "",
         "## Verdict criteria", "", "```", criteria, "```", "",
-        "## Claims ledger", "", markdown_table(claims), "",
+        "## Claims ledger", "", _ledger_table(claims), "",
         "## Tables and figures", "",
     ]
     for key in (*TABLES, *FIGURES):
-        lines += _item_section(key, items[key], claims)
-    nas = claims[claims["item"] == "NAS"]
+        lines += _item_section(key, items[key], claims, res)
     lines += ["### §3.3 Training-aware NAS", ""]
-    lines += [f"- **{c['id']}** *Paper:* {c['claim']}. **Verdict: {c['verdict']}** — {c['reason']}" for _, c in nas.iterrows()]
+    for _, c in claims[claims["item"] == "NAS"].iterrows():
+        lines += _claim_lines(c, res)
     lines += nas_figure.lines(res)
     lines += ["", "## Performance on this machine (`make bench`)", "", *bench_section.lines(res)]
     lines += ["", "## Where the paper and the official code disagree", ""]
     lines += [f"- **{title}.** {text}" for title, text in DISCREPANCIES]
     lines += ["", "Which rule each profile follows (read from `replication/profiles/*.yaml`):", "", _profiles_table(), ""]
+    lines += ["## Third-party evidence: the released weights on ImageNet", "", *summary.third_party_lines(), ""]
     lines += ["## Still missing measured values", ""]
     for key in (*TABLES, *FIGURES):
         for what in items[key].missing:
             lines.append(f"- {paper.info(key).label}: {what}")
     if not any(items[k].missing for k in items):
         lines.append("- nothing")
-    return "\n".join(lines) + "\n"
+    return "\n".join(wrap(lines)) + "\n"
+
+
+def wrap(lines: list[str], width: int = WIDTH) -> list[str]:
+    """Prose lines folded at ``width`` (list items keep their indent, hard breaks their two spaces);
+    tables, headings and code blocks are left as they are."""
+    out, code = [], False
+    for line in lines:
+        for part in line.split("\n"):
+            code ^= part.startswith("```")
+            if code or part.startswith(("|", "#", "```")) or len(part) <= width:
+                out.append(part)
+                continue
+            indent = len(part) - len(part.lstrip())
+            hanging = " " * (indent + (2 if part.lstrip().startswith("- ") else 0))
+            folded = textwrap.wrap(part, width, subsequent_indent=hanging, break_long_words=False,
+                                   break_on_hyphens=False)
+            out.extend(folded[:-1] + [folded[-1] + ("  " if part.endswith("  ") else "")])
+    return out
 
 
 def html(markdown_text: str, figures_dir: Path) -> str:
@@ -171,6 +238,7 @@ def write(res: Results, out_dir: Path, html_path=None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     nas_figure.draw(res, out_dir)
     bench_section.draw(res, out_dir)
+    summary.draw(ledger(build_items(res), res), out_dir)
     text = markdown(res)
     path = out_dir / "REPORT.md"
     atomic_write_text(path, text)

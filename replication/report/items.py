@@ -103,3 +103,21 @@ def write_table(item: Item, out_dir: Path) -> list[Path]:
 
 def markdown_table(frame: pd.DataFrame) -> str:
     return _markdown_frame(frame)
+
+
+ROW_LABELS = ("group", "model", "variant", "dataset", "resize_method", "series", "stage", "randaug_magnitude", "size_rank")
+
+
+def narrow_tables(frame: pd.DataFrame, limit: int = 250) -> str:
+    """``frame`` as Markdown tables no wider than ``limit`` characters: the row-label columns repeat
+    in each table and the other columns are split, in order, over as many tables as needed."""
+    keys = [c for c in frame.columns if c in ROW_LABELS][:2] or list(frame.columns[:1])
+    groups, current = [], []
+    for column in (c for c in frame.columns if c not in keys):
+        trial = _markdown_frame(frame[keys + current + [column]])
+        if current and max(map(len, trial.splitlines())) > limit:
+            groups.append(current)
+            current = []
+        current.append(column)
+    groups.append(current)
+    return "\n\n".join(_markdown_frame(frame[keys + group]) for group in groups)

@@ -1,0 +1,65 @@
+"""Traceability: for every claim, the result files or run folders it used and the command that
+regenerates them (``sources``), rendered as short links for the ledger and full lists for the
+claim's section."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from replication.report import measured as m
+from replication.report.collect import Results
+
+
+def _notebook(name: str) -> str:
+    return f"papermill notebooks/experiments/{name}.ipynb build/{name}.ipynb -f notebooks/profiles/cpu/{name}.yaml"
+
+
+STATIC = ("results/static/params_macs.csv", _notebook("static") + "  # or: python -m replication.models.static")
+BENCH = ("results/bench/", "make bench  # CPU; on a GPU: bash bench/gpu.sh")
+SOURCES = {  # check -> (result path, command); proxy checks name their experiment family instead
+    **{name: STATIC for name in ("exact_t1", "exact_t3", "exact_t7_v2", "exact_t10", "exact_t11", "f5_params_flops")},
+    "exact_t4": ("results/static/table04.csv", STATIC[1]),
+    "exact_t9": ("results/static/datasets.csv", _notebook("transfer")),
+    "t6_schedule": ("replication/progressive.py",
+                    "python -m replication schedule --mode paper --model efficientnetv2_s --epochs 350 --stages 4"),
+    **{name: BENCH for name in ("t2_throughput_ratio", "t2_memory_budget", "t3_fused_speed", "t7_latency_rank",
+                                "t10_speed_ratios", "t11_speedups", "f3_step_time_rank")},
+}
+FAMILIES = {"t5_best_magnitude": "size_augmentation", "t8_transfer": "transfer", "t10_proxy_accuracy": "progressive",
+            "t12_time_saving": "progressive", "t12_accuracy": "progressive", "t13_adaptive_gain": "adaptive_regularization",
+            "f6_curves": "adaptive_regularization", "nas_search": "nas"}
+
+
+@dataclass
+class Trace:
+    path: str  # a results file or folder, relative to the repository
+    command: str
+    runs: list[str]  # run folders actually used (proxy claims), relative to the repository
+
+    def link(self, prefix: str = "../") -> str:
+        """A short Markdown link for the ledger (relative to figures/)."""
+        label = f"{len(self.runs)} runs" if self.runs else self.path.rstrip("/").rsplit("/", 1)[-1]
+        return f"[{label}]({prefix}{self.path})"
+
+
+def trace(claim: dict, res: Results, shown_root: str = "results") -> Trace | None:
+    """Where a claim's evidence lives (None for claims without a check)."""
+    check = claim.get("check")
+    if check in FAMILIES:
+        family = FAMILIES[check]
+        experiment = m.EXPERIMENTS[family]
+        kept = res.runs(experiment)  # smoke runs are never evidence
+        runs = [f"{shown_root}/{experiment}/{r}" for r in (kept["run_id"] if not kept.empty else [])]
+        return Trace(f"{shown_root}/{experiment}/", _notebook(family), runs)
+    if check in SOURCES:
+        path, command = SOURCES[check]
+        return Trace(path.replace("results/", f"{shown_root}/", 1), command, [])
+    return None
+
+
+def lines(claim: dict, res: Results, shown_root: str = "results") -> list[str]:
+    """The claim section's traceability lines: sources (every run folder) and the command."""
+    t = trace(claim, res, shown_root)
+    if t is None:
+        return []
+    used = ", ".join(f"[{r.rsplit('/', 1)[-1]}](../{r})" for r in t.runs) if t.runs else f"[{t.path}](../{t.path})"
+    return [f"  - Sources: {used}", f"  - Regenerate: `{t.command}`"]
