@@ -215,3 +215,15 @@ def test_wide_tables_are_split_with_their_row_labels():
     tables = narrow_tables(frame, limit=120).split("\n\n")
     assert len(tables) > 1 and all(t.startswith("| model") for t in tables)
     assert all(len(line) <= 120 for t in tables for line in t.splitlines())
+
+
+def test_table3_shows_each_reading_and_judges_the_primary_one(static_results):
+    from replication import report
+
+    item = report.build_item("T3", static_results)
+    frame = item.frame.set_index(["reading", "variant"])
+    k3 = frame.loc[("alternative: 3x3 fused blocks, SE kept", "Fused stage1-3")]
+    assert (round(k3["ours_params_M"], 2), round(k3["ours_macs_B"], 2)) == (19.99, 7.34)  # the paper: 20.0 / 7.5
+    verdict = _verdict("C05", static_results)
+    assert verdict.verdict == v.NOT_REPRODUCED and verdict.reason.startswith("primary")  # 9.65 B vs 7.5 B
+    assert any("4.2 B in Table 7" in note for note in item.notes)

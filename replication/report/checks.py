@@ -12,7 +12,7 @@ import pandas as pd
 from replication import paper
 from replication.report import measured as m
 from replication.report import nas_figure
-from replication.report import tables_proxy
+from replication.report import tables_proxy, tables_static
 from replication.report import verdicts as v
 from replication.report.collect import Results
 
@@ -51,9 +51,12 @@ def exact_t1(items, res):
 def exact_t3(items, res):
     """The primary reading of Table 3 only (fixed before counting); the others are shown, not judged."""
     frame = items["T3"].frame
-    if "reading" in frame.columns:
-        frame = frame[frame["reading"].astype(str).str.startswith("primary")]
-    return _exact_rows(frame, "T3", "variant", PARAMS_MACS, res=res)
+    if "reading" not in frame.columns:
+        return _exact_rows(frame, "T3", "variant", PARAMS_MACS, res=res)
+    judged = _exact_rows(frame[frame["reading"] == tables_static.PRIMARY], "T3", "variant", PARAMS_MACS, res=res)
+    others = ", ".join(sorted(set(frame["reading"]) - {tables_static.PRIMARY}))
+    return v.Verdict(judged.verdict, f"{tables_static.PRIMARY} (fixed before counting; also shown: {others}): "
+                     f"{judged.reason}", judged.ours)
 
 
 def exact_t7_v2(items, res):
