@@ -132,9 +132,9 @@ class Config:
 # run folder names (experiment, run_id): one plain path component, never '.', '..' or hidden
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
-# keys that may differ between a run and its resumption
+# keys that may differ between a run and its resumption (how it runs, or where its folders are now)
 RESUME_FREE_KEYS = ("data.num_workers", "data.cache_decoded", "train.progress", "train.stop_after_epochs", "train.keep_checkpoint",
-                    "train.threads")
+                    "train.threads", "train.results_dir", "train.checkpoint_dir")
 
 
 # --------------------------------------------------------------------------- dict <-> dataclass

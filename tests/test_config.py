@@ -87,6 +87,11 @@ def test_malformed_overrides_name_the_key(override, needle):
     (["train.mixed_precision=fp8"], "train.mixed_precision"),
     (["data.batch_size=15", "schedule.mixup_alpha=[0, 0.2]"], "even"),
     (["profile=laptop"], "unknown profile"),
+    (["train=5", "train.results_dir=X"], "train was already given a value"),
+    (["train.results_dir=X", "train=5"], "earlier overrides set keys under train"),
+    (["experiment=.."], "experiment='..': use a plain folder name"),
+    (["run_id=../elsewhere"], "run_id='../elsewhere': use a plain folder name"),
+    (["run_id=.hidden"], "run_id='.hidden'"),
 ])
 def test_bad_values_are_refused_with_the_fix(overrides, needle):
     with pytest.raises(C.ConfigError, match=needle):

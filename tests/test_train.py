@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -181,6 +182,125 @@ def test_two_processes_killed_mid_stage_and_at_a_boundary_resume_exactly(tmp_pat
     assert whole["train_images"].tolist() == [2 * 2 * 8] * 4  # steps x processes x batch
     pd.testing.assert_frame_equal(cut, whole)
     assert summary["final"] == json.loads((runs["whole"] / "summary.json").read_text())["final"]
+
+
+def _copy_run(reference, tmp, finished=True):
+    """The reference run's record and checkpoint under ``tmp`` (unfinished: without summary.json)."""
+    out, ckpt = tmp / "results" / "progressive" / "seed0", tmp / "checkpoints" / "progressive" / "seed0"
+    shutil.copytree(reference["dir"], out)
+    shutil.copytree(Path(reference["cfg"].train.checkpoint_dir) / "progressive" / "seed0", ckpt)
+    if not finished:
+        (out / "summary.json").unlink()
+    return out, ckpt
+
+
+@pytest.mark.parametrize("override,needle", [("train.epochs=5", "train.epochs: saved 4, now 5"),
+                                             ("model.name=efficientnetv2_b1", "model.name: saved 'efficientnetv2_b0'")])
+def test_a_finished_run_is_reused_only_with_the_same_config(reference, tmp_path, override, needle):
+    out, _ = _copy_run(reference, tmp_path)
+    with pytest.raises(C.ConfigError, match=needle) as err:
+        train.run(C.load(CONFIG, SMOKE + dirs(tmp_path) + [override]), resume=True)
+    assert "run_id=" in str(err.value) and "--overwrite" in str(err.value)
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 4  # untouched
+
+
+def test_resume_cleans_killed_writes_and_refuses_broken_checkpoints(reference, tmp_path):
+    out, ckpt = _copy_run(reference, tmp_path, finished=False)
+    cfg = C.load(CONFIG, SMOKE + dirs(tmp_path))
+    good = (ckpt / "last.pt").read_bytes()
+    (ckpt / "last.pt").write_bytes(good[:4096])  # truncated by a full disk, say
+    with pytest.raises(results.RunError, match=r"last.pt cannot be read .*--overwrite"):
+        train.run(cfg, resume=True)
+    (ckpt / "last.pt").unlink()
+    with pytest.raises(results.RunError, match="logs 4 epoch.* checkpoint .* is missing"):
+        train.run(cfg, resume=True)
+    (ckpt / "last.pt").write_bytes(good)
+    leftovers = [ckpt / ".last.pt.k1ll3d.tmp", out / ".epochs.csv.k1ll3d.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half")
+    assert train.run(cfg, resume=True)["status"] == "complete"  # the checkpoint is at epoch 4: only the summary
+    assert not any(path.exists() for path in leftovers) and not (out / ".lock").exists()
+    mode = (out / "summary.json").stat().st_mode & 0o777
+    assert mode == 0o666 & ~_umask(), oct(mode)  # not mkstemp's 0600
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_live_lock_refuses_a_second_writer_and_a_stale_one_is_taken_over(reference, tmp_path):
+    out, _ = _copy_run(reference, tmp_path, finished=False)
+    cfg = C.load(CONFIG, SMOKE + dirs(tmp_path))
+    lock = results.RunLock(out)
+    lock.path.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "started": "earlier"}))
+    with pytest.raises(results.RunError, match=f"being written by process {os.getppid()}"):
+        train.run(cfg, resume=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.path.write_text(json.dumps({"pid": int(gone.stdout), "host": socket.gethostname(), "started": "earlier"}))
+    assert lock.owner() is None  # its process has exited: stale
+    assert train.run(cfg, resume=True)["status"] == "complete" and not lock.path.exists()
+
+
+def test_dirs_that_are_files_are_refused_before_training(tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    for key in ("train.results_dir", "train.checkpoint_dir"):
+        cfg = C.load(CONFIG, SMOKE + dirs(tmp_path) + [f"{key}={tmp_path / 'taken' / 'sub'}"])
+        with pytest.raises(C.ConfigError, match=f"{key}: .*taken is a file"):
+            train.run(cfg)
+        assert not (tmp_path / "results" / "progressive").exists()
+
+
+@pytest.mark.timeout(180)
+def test_a_corrupt_image_stops_training_with_one_clear_line(tmp_path):
+    from replication import data
+
+    env = dict(ENV, REPLICATION_DATA_DIR=str(tmp_path / "data"))
+    os.environ["REPLICATION_DATA_DIR"], before = env["REPLICATION_DATA_DIR"], os.environ.get("REPLICATION_DATA_DIR")
+    try:
+        train_ds = data.get_dataset("imagenette_tiny", "train")
+    finally:
+        os.environ.pop("REPLICATION_DATA_DIR") if before is None else os.environ.update(REPLICATION_DATA_DIR=before)
+    for path, _ in train_ds.samples:
+        Path(path).write_bytes(b"not a jpeg")
+    for workers in (0, 1):
+        done = subprocess.run(_train_cmd(tmp_path, f"data.num_workers={workers}", f"run_id=w{workers}"), env=env,
+                              cwd=REPO, capture_output=True, text=True, timeout=150)
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert "cannot decode this image" in done.stderr and "data prepare imagenette_tiny --force" in done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_workers_stop_when_the_launcher_is_killed(tmp_path):
+    args = [CONFIG, "profile=smoke", "train.epochs=40", "schedule.stages=2", "train.steps_per_epoch=2",
+            "data.batch_size=8", *dirs(tmp_path)]
+    proc = subprocess.Popen(LAUNCH + args, env=ENV, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    csv_path = tmp_path / "results" / "progressive" / "seed0" / "epochs.csv"
+    deadline = time.time() + 150
+    while time.time() < deadline and not csv_path.exists():
+        time.sleep(0.2)
+    assert csv_path.exists() and proc.poll() is None
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher's process group; the workers run in their own
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and _processes_mentioning(str(tmp_path)):
+        time.sleep(0.5)
+    assert not _processes_mentioning(str(tmp_path)), "workers outlived the launcher"
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
 
 
 def test_checkpoint_is_safe_to_load(reference):
