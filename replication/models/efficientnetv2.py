@@ -16,8 +16,12 @@ Conventions
   TF/Keras momentum m corresponds to PyTorch ``1 - m``. The official code uses TF 0.9 (PyTorch 0.1,
   our default) and eps 1e-3 (our default; PyTorch's own default is 1e-5); the paper text says TF 0.99
   (= PyTorch 0.01) -- pass ``bn_momentum=tf_momentum(0.99)`` to follow the paper.
-- Padding is symmetric ``k // 2`` (PyTorch style). TF 'same' padding pads stride-2 convs
-  asymmetrically; output sizes (hence params and MACs) are identical for the sizes used here.
+- Padding: ``padding="symmetric"`` (default) pads ``k // 2`` on every side (PyTorch style);
+  ``padding="same"`` is TensorFlow's 'same', which the official code and its released weights use:
+  a stride-2 conv gets ``total = max((ceil(n / s) - 1) * s + k - n, 0)`` pixels, ``total // 2``
+  before and the rest after (so one more at the bottom/right for even inputs), computed from each
+  input's size. Stride-1 convs are the same either way. Output sizes, params and MACs do not change,
+  but the released weights give the wrong logits without 'same' (see ``replication/weights.py``).
 - Stochastic depth: block i of n drops its residual branch with probability
   ``drop_path_rate * i / n`` (official: survival 1 - 0.2 * i / n). Dropout before the classifier
   reads ``model.drop_rate`` at every forward, so it can change between stages without a rebuild.
@@ -128,12 +132,28 @@ def round_filters(channels: int, width: float, divisor: int = 8) -> int:
     return max(divisor, int(scaled + divisor / 2) // divisor * divisor)
 
 
+PADDINGS = ("symmetric", "same")
+
+
+class SameConv2d(nn.Conv2d):
+    """A conv with TensorFlow 'same' padding, computed per input size (asymmetric for stride 2)."""
+
+    def forward(self, x):
+        pads = []
+        for n, k, s, d in zip(x.shape[:1:-1], self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
+            total = max((math.ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)
+            pads += [total // 2, total - total // 2]  # F.pad order: (left, right, top, bottom)
+        return super().forward(F.pad(x, pads))
+
+
 class ConvBN(nn.Sequential):
     """Conv (no bias) -> BatchNorm -> SiLU (or no activation)."""
 
-    def __init__(self, cin, cout, kernel, stride=1, groups=1, act=True, bn=None):
+    def __init__(self, cin, cout, kernel, stride=1, groups=1, act=True, bn=None, padding="symmetric"):
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False)
+        same = padding == "same" and stride > 1  # odd kernel, stride 1: 'same' is k // 2 on every side
+        conv = SameConv2d if same else nn.Conv2d
+        self.conv = conv(cin, cout, kernel, stride, 0 if same else kernel // 2, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(cout, **(bn or {}))
         self.act = nn.SiLU(inplace=True) if act else nn.Identity()
 
@@ -152,19 +172,20 @@ class SqueezeExcite(nn.Module):
 class MBConv(nn.Module):
     """MBConv (``fused=False``) or Fused-MBConv (``fused=True``); modules run in definition order."""
 
-    def __init__(self, cin, cout, spec: StageSpec, stride: int, drop_path: float, bn: dict):
+    def __init__(self, cin, cout, spec: StageSpec, stride: int, drop_path: float, bn: dict,
+                 padding: str = "symmetric"):
         super().__init__()
         mid, k = cin * spec.expansion, spec.kernel
         no_expand = spec.expansion == 1
         if spec.fused:
-            self.expand = nn.Identity() if no_expand else ConvBN(cin, mid, k, stride, bn=bn)
+            self.expand = nn.Identity() if no_expand else ConvBN(cin, mid, k, stride, bn=bn, padding=padding)
             self.dw = nn.Identity()
         else:
             self.expand = nn.Identity() if no_expand else ConvBN(cin, mid, 1, bn=bn)
-            self.dw = ConvBN(mid, mid, k, stride, groups=mid, bn=bn)
+            self.dw = ConvBN(mid, mid, k, stride, groups=mid, bn=bn, padding=padding)
         self.se = SqueezeExcite(mid, max(1, int(cin * spec.se_ratio))) if spec.se_ratio else nn.Identity()
         if spec.fused and no_expand:  # official: the k x k conv *is* the projection, with activation
-            self.project = ConvBN(cin, cout, k, stride, act=True, bn=bn)
+            self.project = ConvBN(cin, cout, k, stride, act=True, bn=bn, padding=padding)
         else:
             self.project = ConvBN(mid, cout, 1, act=False, bn=bn)
         self.has_skip = stride == 1 and cin == cout
@@ -179,21 +200,25 @@ class EfficientNetV2(nn.Module):
     """Stem conv3x3/2 -> stages of (Fused-)MBConv blocks -> conv1x1 head -> avg pool -> dropout -> FC."""
 
     def __init__(self, stages, stem=24, head=1280, width=1.0, depth=1.0, num_classes=1000,
-                 drop_rate=0.2, drop_path_rate=0.2, bn_momentum=0.1, bn_eps=1e-3, in_chans=3):
+                 drop_rate=0.2, drop_path_rate=0.2, bn_momentum=0.1, bn_eps=1e-3, in_chans=3,
+                 padding="symmetric"):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding={padding!r}: choose 'symmetric' (PyTorch, the default) or 'same' "
+                             "(TensorFlow, needed for the official weights)")
         specs = [parse_stage(s) if isinstance(s, str) else s for s in stages]
         bn = dict(momentum=bn_momentum, eps=bn_eps)
         cin = round_filters(stem, width)
-        self.stem = ConvBN(in_chans, cin, 3, 2, bn=bn)
+        self.stem = ConvBN(in_chans, cin, 3, 2, bn=bn, padding=padding)
         repeats = [math.ceil(s.repeats * depth) for s in specs]
         total, idx, stage_modules = sum(repeats), 0, []
         for spec, n in zip(specs, repeats):
             cout, blocks = round_filters(spec.channels, width), []
             for i in range(n):
                 rate = drop_path_rate * idx / total
-                blocks.append(MBConv(cin, cout, spec, spec.stride if i == 0 else 1, rate, bn))
+                blocks.append(MBConv(cin, cout, spec, spec.stride if i == 0 else 1, rate, bn, padding))
                 cin, idx = cout, idx + 1
             stage_modules.append(nn.Sequential(*blocks))
         self.blocks = nn.Sequential(*stage_modules)
