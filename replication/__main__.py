@@ -19,6 +19,8 @@ COMMANDS = {
     "schedule": ("replication.progressive", "print a progressive-learning stage table as JSON"),
     "train": ("replication.train", "run one training from a YAML config plus overrides"),
     "bench": ("replication.bench", "speed benchmarks to results/bench/"),
+    "weights": ("replication.weights", "import released weights (timm) into our models; evaluate them all"),
+    "evaluate": ("replication.weights", "top-1/top-5 of a model with given weights on a dataset"),
 }
 
 
