@@ -11,4 +11,9 @@ Modules, one concern each:
   runbook     papermill batches (`make figures`, `make experiments`) and the report
 """
 
+import warnings
+
+# tqdm.auto (imported by timm's hub code) asks for ipywidgets in every notebook; the bars are off there anyway
+warnings.filterwarnings("ignore", message="IProgress not found")
+
 __version__ = "0.1.0"

@@ -64,7 +64,8 @@ def execute(path: Path, out: Path, parameters: dict, cwd: Path = REPO, timeout: 
     start = time.perf_counter()
     try:
         pm.execute_notebook(str(path), str(out), parameters=parameters, kernel_name=kernel_name(), cwd=str(cwd),
-                            progress_bar=False, execution_timeout=timeout)
+                            progress_bar=False, execution_timeout=timeout,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # not its local-TCP warning
     except PapermillExecutionError as err:
         index, line = _source_cell(path, err.cell_index, bool(parameters))
         raise NotebookFailure(f"{_rel(path)}: cell {index} (0-based, execution count {err.exec_count}: {line!r}) "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 _shared = REPO.parent / "shared" / "datasets"
 if "REPLICATION_DATA_MIRROR" not in os.environ and _shared.is_dir():
     os.environ["REPLICATION_DATA_MIRROR"] = str(_shared)
+# unpacked datasets go to a folder of the tests' own (kept between runs), never to ~/.cache
+os.environ.setdefault("REPLICATION_DATA_DIR", str(Path(tempfile.gettempdir()) / "replication-test-data"))
 
 
 @pytest.fixture

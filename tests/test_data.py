@@ -189,6 +189,20 @@ def test_corrupt_jpeg_inside_dataset(fake_env):
         verify("imagenette", images=True)
 
 
+def test_a_mirror_entry_that_is_a_folder_is_named(fake_env):
+    (fake_env.mirror / "imagenette-224.tar.gz").mkdir()
+    with pytest.raises(DataError, match=r"imagenette-224.tar.gz is a folder, not the file .*REPLICATION_DATA_MIRROR"):
+        get_dataset("imagenette", "train")
+
+
+def test_an_unwritable_data_dir_is_named(fake_env, monkeypatch):
+    _tiny_imagenette(fake_env)
+    (fake_env.data.parent / "a-file").write_text("not a folder")
+    monkeypatch.setenv("REPLICATION_DATA_DIR", str(fake_env.data.parent / "a-file" / "data"))
+    with pytest.raises(DataError, match=r"cannot unpack imagenette into .*a-file.*REPLICATION_DATA_DIR"):
+        get_dataset("imagenette", "train")
+
+
 def test_missing_dataset_says_where_it_looked(fake_env):
     with pytest.raises(DataError, match=r"dataset 'cifar100' is not available.*cifar-100-python.tar.gz.*"
                                         r"REPLICATION_DATA_MIRROR"):
@@ -226,7 +240,7 @@ def test_failed_reprepare_leaves_no_staging_and_keeps_the_good_copy(fake_env):
 ])
 def test_real_mirror_verify_and_stats(name, archive, counts):
     if not fakes.mirror_has(archive):
-        pytest.skip(f"{archive} is not in $REPLICATION_DATA_MIRROR (CI has ../shared/datasets)")
+        pytest.skip(f"{archive} not found: set REPLICATION_DATA_MIRROR to the folder holding it (../shared/datasets)")
     assert verify(name)["ok"]
     s = stats(name)
     assert (s["train"], s["eval"], s["classes"]) == counts
