@@ -28,7 +28,7 @@ def test_every_item_loads_with_provenance_and_units():
     assert paper.info("T2").hardware and "OOM" in paper.load("T2").astype(str).values
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared/paper is not next to the repository")
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/paper (the transcription) is not beside this clone")
 def test_package_data_is_a_verbatim_copy_of_the_transcription():
     for key in paper.items():
         name = paper.info(key).file
