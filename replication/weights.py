@@ -116,7 +116,8 @@ def rename_timm_keys(state_dict: dict) -> dict:
         parts = key.split(".")
         if parts[0] == "blocks" and len(parts) > 4 and parts[3].startswith("conv"):
             block = convs.setdefault(".".join(parts[:3]), [])
-            block += [parts[3]] if parts[3] not in block else []
+            if parts[3] not in block:
+                block.append(parts[3])
     renamed = {}
     for key in state_dict:
         parts = key.split(".")
@@ -131,22 +132,20 @@ def rename_timm_keys(state_dict: dict) -> dict:
 
 
 def load_timm_state_dict(model: nn.Module, state_dict: dict, source: str = "timm") -> nn.Module:
-    """Copy a timm state dict into ``model`` (ours) by name and shape; refuse at the first bad key.
-
-    A model built on the 'meta' device takes the tensors themselves (no copy).
-    """
+    """Put a timm state dict's tensors into ``model`` (ours, e.g. built on 'meta') by name and shape;
+    refuse at the first bad key. Tensors are shared, not copied, when the dtypes agree."""
     ours = model.state_dict()
     mapped = {}
     for key, target in rename_timm_keys(state_dict).items():
         value = state_dict[key]
         if target is None or target not in ours:
-            raise WeightsError(f"{source}: key {key!r} has no counterpart in our model "
-                               f"{'(would be ' + repr(target) + ')' if target else ''}. The checkpoint is not "
-                               f"one of {', '.join(TIMM_TO_OURS)}, or not for this variant.")
+            would_be = f" (would be {target!r})" if target else ""
+            raise WeightsError(f"{source}: key {key!r} has no counterpart in our model{would_be}. The checkpoint "
+                               f"is not one of {', '.join(TIMM_TO_OURS)}, or not for this variant.")
         if tuple(value.shape) != tuple(ours[target].shape):
             raise WeightsError(f"{source}: key {key!r} has shape {tuple(value.shape)}, our {target!r} has "
                                f"{tuple(ours[target].shape)}: the checkpoint is for another variant or class count.")
-        mapped[target] = value
+        mapped[target] = value.to(ours[target].dtype)
     missing = [k for k in ours if k not in mapped]
     if missing:
         raise WeightsError(f"{source}: our key {missing[0]!r} (and {len(missing) - 1} more) is missing from the "
@@ -167,12 +166,6 @@ def _read_state_dict(path: str | Path) -> dict:
     return obj
 
 
-def _download_allowed() -> bool:
-    from .data import _downloads_allowed
-
-    return _downloads_allowed(None)
-
-
 def timm_state_dict(source: TimmSource, weights: str | Path | dict | None = None) -> dict:
     """A timm state dict as given, read from a file, or (downloads allowed) from timm's hub."""
     if isinstance(weights, dict):
@@ -180,7 +173,9 @@ def timm_state_dict(source: TimmSource, weights: str | Path | dict | None = None
     if weights is not None:
         obj = _read_state_dict(weights)
         return obj.get("state_dict", obj) if isinstance(obj, dict) else obj  # timm training checkpoints nest it
-    if not _download_allowed():
+    from .data import _downloads_allowed
+
+    if not _downloads_allowed(None):
         raise WeightsError(f"timm:{source.full_name} would be downloaded from the Hugging Face hub, and downloads "
                            "are off. Set REPLICATION_ALLOW_DOWNLOAD=1 (the switch the datasets use), or convert a "
                            f"state dict saved from timm: `weights import timm:{source.full_name} --from FILE --out OUT`.")
