@@ -20,7 +20,7 @@ from replication import paper  # noqa: E402
 from replication.report import measured as m  # noqa: E402
 from replication.report import tables_proxy  # noqa: E402
 from replication.report.collect import Results  # noqa: E402
-from replication.report.items import EXACT, MEASURED, PROXY, Item  # noqa: E402
+from replication.report.items import EXACT, MEASURED, PROXY, Item, title  # noqa: E402
 
 PAPER_STYLE = dict(marker="o", linestyle="-", alpha=0.85)
 OURS_STYLE = dict(marker="D", linestyle="--", markerfacecolor="none")
@@ -44,6 +44,33 @@ def _footer(fig, item: Item) -> None:
     if item.missing:
         lines.append("Missing: " + "; ".join(item.missing) + ".")
     fig.text(0.01, 0.01, "\n".join(lines), fontsize=7.5, va="bottom", ha="left", wrap=True)
+
+
+def seed_summary(frame: pd.DataFrame, metrics: dict, by: list[str]) -> pd.DataFrame:
+    """One row per group of ``by``: for each ``metrics`` item (column -> name) ``ours_<name>`` (mean),
+    ``_std``, ``_ci_low``, ``_ci_high`` (95 % t interval, NaN for n < 2) and ``_n`` over seeds."""
+    out = None
+    for column, name in metrics.items():
+        part = m.over_seeds(frame, column, by).drop(columns="values")
+        part = part.rename(columns={"mean": f"ours_{name}", **{k: f"ours_{name}_{k}" for k in ("std", "n", "ci_low",
+                                                                                                  "ci_high")}})
+        out = part if out is None else out.merge(part, on=by, how="outer")
+    return out
+
+
+def _half_widths(part: pd.DataFrame, name: str):
+    """Asymmetric error-bar lengths (2 x rows) from the 95 % t interval, or None when no row has n >= 2."""
+    low, high = part[f"ours_{name}_ci_low"], part[f"ours_{name}_ci_high"]
+    if low.isna().all():
+        return None
+    mean = part[f"ours_{name}"]
+    return [(mean - low).fillna(0).to_numpy(), (high - mean).fillna(0).to_numpy()]
+
+
+def _n_text(counts) -> str:
+    """"n=3" or "n=1-3" for the seeds behind a plotted series."""
+    counts = sorted({int(c) for c in counts if pd.notna(c)})
+    return "n=" + (f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}") if counts else "n=0"
 
 
 def _colors(frame, group="series") -> dict:
@@ -70,8 +97,7 @@ def draw(item: Item, out_dir: Path, plot) -> list[Path]:
     plot(fig, item)
     _footer(fig, item)
     fig.subplots_adjust(bottom=0.24, top=0.88, wspace=0.3, **({"right": 0.84} if item.key == "F5" else {}))
-    title = item.info.title if item.info.title.startswith(item.info.label) else f"{item.info.label}: {item.info.title}"
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title(item.info), fontsize=10)
     paths = save_figure(fig, out_dir, item.stem)
     item.files = [p.name for p in paths]
     return paths
@@ -101,16 +127,15 @@ def figure01(res: Results) -> Item:
     runs = tables_proxy.proxy_runs(res, "progressive")
     proxy = pd.DataFrame()
     if not runs.empty and "model.name" in runs.columns:
-        proxy = runs.groupby(["model.name", "schedule.mode"]).agg(ours_top1=("top1", "mean"), ours_top1_std=("top1", "std"),
-                                                                  ours_train_hours=("train_hours", "mean"),
-                                                                  ours_runs=("top1", "count")).reset_index()
+        proxy = seed_summary(runs, {"top1": "top1", "train_hours": "train_hours"}, ["model.name", "schedule.mode"])
     missing = [] if not proxy.empty else ["proxy accuracy vs training time (progressive notebook)"]
     if all(v is None for v in ours_params):
         missing.append("params of V2-S, EfficientNet-B6 and DeiT-B (static notebook)")
-    evidence = f"{PROXY} (accuracy vs time of small proxies); {EXACT} (params)"
+    evidence = f"{PROXY} (accuracy vs time of small proxies, mean over seeds; {m.ERROR_BARS}); {EXACT} (params)"
     item = Item("F1", frame, evidence, res.hardware(runs) if not runs.empty else "", missing,
                 ["the time axes differ: the paper's is ImageNet on 32 TPU cores, ours is Imagenette proxies on our CPU"])
     item.extra["proxy"] = proxy
+    item.extra["table"] = proxy
     return item
 
 
@@ -124,11 +149,12 @@ def plot_figure01(fig, item: Item) -> None:
     if proxy.empty:
         _empty(ax2, "proxy runs of the progressive notebook")
     for (name, mode), part in _groups(proxy, ["model.name", "schedule.mode"]):
-        ax2.errorbar(part["ours_train_hours"], part["ours_top1"], yerr=part["ours_top1_std"].fillna(0),
-                     label=f"ours: {name} {mode}", **OURS_STYLE)
+        ax2.errorbar(part["ours_train_hours"], part["ours_top1"], yerr=_half_widths(part, "top1"),
+                     xerr=_half_widths(part, "train_hours"), capsize=3,
+                     label=f"ours: {name} {mode} ({_n_text(part['ours_top1_n'])})", **OURS_STYLE)
     ax2.set(xlabel="training time on our hardware (h)", ylabel="proxy top-1 (%)", title="(a) ours: proxies")
     if not proxy.empty:
-        ax2.legend(fontsize=6)
+        ax2.legend(fontsize=6, title="bars: 95 % t interval (n >= 2)", title_fontsize=6)
     b = item.frame[item.frame["panel"] == "b"].reset_index(drop=True)
     xs = range(len(b))
     ax3.bar([x - 0.2 for x in xs], b["paper_params_M_figure"], width=0.4, label="paper (Fig. 1b)")
@@ -251,13 +277,18 @@ def figure06(res: Results) -> Item:
     if not epochs.empty and "schedule.mode" in epochs.columns:
         metric = "ema_top1" if "ema_top1" in epochs.columns and epochs["ema_top1"].notna().any() else "val_top1"
         keep = epochs[epochs["schedule.mode"].isin(["vanilla-progressive", "paper"])].dropna(subset=[metric])
-        curves = keep.groupby(["schedule.mode", "epoch"])[metric].agg(["mean", "std", "count"]).reset_index()
+        curves = m.over_seeds(keep, metric, ["schedule.mode", "epoch"]).drop(columns="values")
         curves["progress_pct"] = 100 * curves["epoch"] / keep["train.epochs"].max()
-    item = Item("F6", frame, f"{PROXY} (validation top-1 per epoch, mean ± std over seeds)", res.hardware(epochs),
+    item = Item("F6", frame, f"{PROXY} (validation top-1 per epoch, mean over seeds; {m.ERROR_BARS})",
+                res.hardware(epochs),
                 [] if not curves.empty else ["per-epoch curves of the adaptive-regularization notebook"],
                 ["x is training progress (% of epochs) so the 350-epoch ImageNet curves and the short proxy "
                  "runs share an axis; y scales differ (ImageNet vs proxy dataset)"])
     item.extra["curves"] = curves
+    if not curves.empty:  # the last epoch of each arm, as a table under the figure
+        last = curves.loc[curves.groupby("schedule.mode")["epoch"].idxmax()]
+        item.extra["table"] = last.rename(columns={"mean": "ours_top1", "std": "ours_top1_std", "n": "ours_top1_n",
+                                                   "ci_low": "ours_top1_ci_low", "ci_high": "ours_top1_ci_high"})
     return item
 
 
@@ -272,14 +303,16 @@ def plot_figure06(fig, item: Item) -> None:
         _empty(ax2, "curves of the adaptive-regularization notebook")
     colors = {"vanilla-progressive": "C0", "paper": "C1"}  # as the paper's two series on the left
     for mode, part in _groups(item.extra["curves"], "schedule.mode"):
-        ax2.plot(part["progress_pct"], part["mean"], label=f"ours: {labels.get(mode, mode)}", marker=".",
-                 color=colors.get(mode))
-        std = part["std"].fillna(0)
-        ax2.fill_between(part["progress_pct"], part["mean"] - std, part["mean"] + std, alpha=0.2, color=colors.get(mode))
+        ax2.plot(part["progress_pct"], part["mean"], label=f"ours: {labels.get(mode, mode)} ({_n_text(part['n'])})",
+                 marker=".", color=colors.get(mode))
+        band = part[part["n"] >= 2]  # no band from a single seed
+        if not band.empty:
+            ax2.fill_between(band["progress_pct"], band["ci_low"], band["ci_high"], alpha=0.2, color=colors.get(mode),
+                             label=f"95 % t interval ({labels.get(mode, mode)})")
     ax2.set_xlim(0, 100)
     ax2.set(xlabel="training progress (% of epochs)", ylabel="proxy top-1 (%)", title="ours (proxy)")
     if not item.extra["curves"].empty:
-        ax2.legend(fontsize=7)
+        ax2.legend(fontsize=7, title="mean over seeds; band: 95 % t interval (n >= 2)", title_fontsize=7)
 
 
 FIGURES = {"F1": (figure01, plot_figure01), "F3": (figure03, plot_figure03),

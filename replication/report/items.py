@@ -105,7 +105,13 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return _markdown_frame(frame)
 
 
-ROW_LABELS = ("group", "model", "variant", "dataset", "resize_method", "series", "stage", "randaug_magnitude", "size_rank")
+ROW_LABELS = ("group", "model", "variant", "reading", "arm", "dataset", "resize_method", "series", "stage",
+              "randaug_magnitude", "size_rank")
+
+
+def title(info: paper.PaperItem) -> str:
+    """"Figure 1: ..." for a paper item, without repeating a label its title already starts with."""
+    return info.title if info.title.startswith(info.label) else f"{info.label}: {info.title}"
 
 
 def narrow_tables(frame: pd.DataFrame, limit: int = 250) -> str:

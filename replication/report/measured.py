@@ -10,7 +10,8 @@ import re
 
 import pandas as pd
 
-from replication.report.collect import Results, pick
+from replication.report import verdicts as v
+from replication.report.collect import Results, pick, seeds_by
 
 # results/<experiment>/ folders written by the experiment notebooks
 EXPERIMENTS = {
@@ -177,10 +178,31 @@ def arm_values(runs: pd.DataFrame, metric: str = "top1", **where) -> list[float]
 
 
 def mean_std(values: list[float]) -> tuple[float | None, float | None, int]:
-    if not values:
-        return None, None, 0
-    series = pd.Series(values, dtype=float)
-    return float(series.mean()), (float(series.std()) if len(values) > 1 else None), len(values)
+    """(mean, sample std, n) of per-seed values (std None for n < 2)."""
+    mean, std, _, _, n = v.interval(values)
+    return mean, std, n
+
+
+ERROR_BARS = ("error bars and bands: 95 % t interval of the mean over seeds (mean ± t(0.975, n-1) std / sqrt(n)); "
+              "none where n = 1")
+CI_NOTE = ("`ours_*_std`: sample std over seeds (n - 1); `ours_*_ci95`: half-width of the 95 % t interval of the "
+           "mean (mean ± ci95); `ours_*_runs`: n, the number of seeds; std and ci95 are empty for n < 2")
+
+
+def seed_stats(values: list[float]) -> dict:
+    """mean, std, ci95 (half-width of the 95 % t interval) and n of per-seed values (None where undefined)."""
+    mean, std, low, high, n = v.interval(values)
+    return {"mean": mean, "std": std, "ci95": None if low is None else mean - low, "n": n}
+
+
+def over_seeds(frame: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame:
+    """:func:`collect.seeds_by` (mean, std, n, values per group) with the 95 % t interval added as
+    ``ci_low`` / ``ci_high`` (NaN for groups with n < 2)."""
+    out = seeds_by(frame, metric, by)
+    bounds = [v.interval(values)[2:4] for values in out["values"]]
+    out["ci_low"] = pd.Series([b[0] for b in bounds], index=out.index, dtype=float)
+    out["ci_high"] = pd.Series([b[1] for b in bounds], index=out.index, dtype=float)
+    return out
 
 
 def fmt_mean_std(values: list[float], digits: int = 1) -> str:

@@ -1,4 +1,4 @@
-"""Tables tested by small-scale proxies: T5, T8, T12, T13 (mean ± std over seeds).
+"""Tables tested by small-scale proxies: T5, T8, T12, T13 (mean, std, 95 % t interval and n over seeds).
 
 Our rows come from the run records of the experiment notebooks; the arms are read from each
 run's saved config (never from its name). Proxy numbers are on other datasets and resolutions
@@ -11,6 +11,7 @@ import pandas as pd
 from replication import paper
 from replication.report import measured as m
 from replication.report.collect import Results
+from replication.report import verdicts as v
 from replication.report.items import PROXY, Item, ours, paper_columns
 
 RANKS = ("small", "medium", "large")
@@ -33,15 +34,24 @@ def proxy_runs(res: Results, family: str) -> pd.DataFrame:
     return runs
 
 
+def arm_columns(name: str, values: list[float], mean: str = "top1_acc_pct", unit: str = "", runs: bool = True) -> dict:
+    """One arm's per-seed ``values`` as ``ours_<name>_<mean>``, ``_std<unit>``, ``_ci95<unit>`` (half-width of the
+    95 % t interval) and ``_runs`` (n, unless ``runs`` is false) columns; ``name`` "" gives ``ours_<mean>``..."""
+    stats = m.seed_stats(values)
+    prefix = f"ours_{name}_" if name else "ours_"
+    columns = {prefix + mean: stats["mean"], f"{prefix}std{unit}": stats["std"], f"{prefix}ci95{unit}": stats["ci95"]}
+    return columns | ({prefix + "runs": stats["n"]} if runs else {})
+
+
 def _proxy_notes(runs: pd.DataFrame) -> list[str]:
-    """A note naming the datasets, epochs and profiles of ``runs`` ([] when there are none)."""
+    """The statistics note, and a note naming the datasets, epochs and profiles of ``runs``."""
     if runs.empty:
-        return []
+        return [m.CI_NOTE]
     parts = []
     for column, label in (("data.dataset", "dataset"), ("train.epochs", "epochs"), ("profile", "profile")):
         if column in runs.columns:
             parts.append(f"{label} {', '.join(sorted(map(str, runs[column].dropna().unique())))}")
-    return ["proxy: " + "; ".join(parts)] if parts else []
+    return [m.CI_NOTE] + (["proxy: " + "; ".join(parts)] if parts else [])
 
 
 def table05(res: Results) -> Item:
@@ -51,28 +61,27 @@ def table05(res: Results) -> Item:
     paper_sizes = sorted(frame["paper_train_image_size_px"].unique())
     frame["size_rank"] = frame["paper_train_image_size_px"].map(dict(zip(paper_sizes, RANKS)))
     our_size = dict(zip(RANKS, sizes)) if len(sizes) == len(paper_sizes) else {}
-    means, stds, ns, sizes_col = [], [], [], []
+    arms, sizes_col = [], []
     for _, row in frame.iterrows():
         size = our_size.get(row["size_rank"])
         values = m.arm_values(runs, image_size_last=size, randaug_magnitude_last=float(row["randaug_magnitude"])) \
             if size is not None else []
-        mean, std, n = m.mean_std(values)
-        means.append(mean), stds.append(std), ns.append(n), sizes_col.append(size)
+        arms.append(arm_columns("", values, unit="_pct")), sizes_col.append(size)
     ours(frame, "train_image_size_px", sizes_col)
-    ours(frame, "top1_acc_pct", means)
-    ours(frame, "std_pct", stds)
-    ours(frame, "runs", ns)
+    arms = pd.DataFrame(arms, index=frame.index)
+    for column in arms.columns:
+        ours(frame, column, arms[column])
     frame = frame[["randaug_magnitude", "size_rank", "paper_train_image_size_px", "ours_train_image_size_px",
-                   "paper_top1_acc_pct", "paper_std_pct", "paper_runs", "ours_top1_acc_pct", "ours_std_pct",
-                   "ours_runs"]].copy()
-    missing = [] if any(ns) else ["the 3 x 3 proxy grid (size x RandAugment magnitude)"]
+                   "paper_top1_acc_pct", "paper_std_pct", "paper_runs", *arms.columns]].copy()
+    missing = [] if arms["ours_runs"].any() else ["the 3 x 3 proxy grid (size x RandAugment magnitude)"]
     if sizes and not our_size:
         missing.append(f"a grid with exactly {len(paper_sizes)} image sizes (found {len(sizes)})")
     frame["evidence"], frame["hardware"] = PROXY, res.hardware(runs)
     notes = ["sizes are matched by rank (small / medium / large): the proxy trains at smaller sizes than "
              "ImageNet's 128 / 192 / 300 px"]
     notes += _proxy_notes(runs)
-    return Item("T5", frame, "proxy (Imagenette-scale grid, mean ± std over seeds)", res.hardware(runs), missing, notes)
+    return Item("T5", frame, "proxy (Imagenette-scale grid, mean, std, 95 % t interval and n over seeds)",
+                res.hardware(runs), missing, notes)
 
 
 def table08(res: Results) -> Item:
@@ -85,9 +94,8 @@ def table08(res: Results) -> Item:
             row = {"group": "proxy (ours)", "model": f"{name} (Imagenette-pretrained)"}
             for dataset, short in datasets.items():
                 values = m.arm_values(runs, model__name=name, data__dataset=dataset)
-                mean, std, n = m.mean_std(values)
-                if n:
-                    row[f"ours_{short}_acc_pct"], row[f"ours_{short}_std"], row[f"ours_{short}_runs"] = mean, std, n
+                if values:
+                    row.update(arm_columns(short, values, mean="acc_pct"))
             rows.append(row)
     frame = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True) if rows else frame
     missing = [] if rows else ["transfer runs (CIFAR-10, Flowers-102) from the Imagenette-trained proxies"]
@@ -105,18 +113,15 @@ def table12(res: Results) -> Item:
     rows = []
     if not runs.empty and "model.name" in runs.columns:
         for name in sorted(runs["model.name"].unique()):
-            base = m.arm_values(runs, model__name=name, schedule__mode="fixed")
-            prog = m.arm_values(runs, model__name=name, schedule__mode="paper")
-            base_h = m.arm_values(runs, "train_hours", model__name=name, schedule__mode="fixed")
-            prog_h = m.arm_values(runs, "train_hours", model__name=name, schedule__mode="paper")
-            bm, bs, bn = m.mean_std(base)
-            pm, ps, pn = m.mean_std(prog)
-            bh, ph = m.mean_std(base_h)[0], m.mean_std(prog_h)[0]
-            rows.append({"model": f"{name} (proxy)", "ours_baseline_top1_acc_pct": bm, "ours_baseline_std": bs,
-                         "ours_baseline_runs": bn, "ours_baseline_train_time_hours": bh,
-                         "ours_progressive_top1_acc_pct": pm, "ours_progressive_std": ps, "ours_progressive_runs": pn,
-                         "ours_progressive_train_time_hours": ph,
-                         "ours_train_time_change_pct": None if not bh or ph is None else 100 * (ph - bh) / bh})
+            row = {"model": f"{name} (proxy)"}
+            for arm, mode in (("baseline", "fixed"), ("progressive", "paper")):
+                where = {"model__name": name, "schedule__mode": mode}
+                row.update(arm_columns(arm, m.arm_values(runs, **where)))
+                row.update(arm_columns(f"{arm}_train_time", m.arm_values(runs, "train_hours", **where), mean="hours",
+                                       runs=False))
+            bh, ph = row["ours_baseline_train_time_hours"], row["ours_progressive_train_time_hours"]
+            row["ours_train_time_change_pct"] = None if not bh or ph is None else 100 * (ph - bh) / bh
+            rows.append(row)
     frame = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True) if rows else frame
     missing = [] if rows else ["fixed-size baseline vs progressive runs of the proxies"]
     frame["evidence"] = [PROXY if str(n).endswith("(proxy)") else "" for n in frame["model"]]
@@ -145,18 +150,23 @@ def t13_values(runs: pd.DataFrame, arm) -> list[float]:
 def table13(res: Results) -> Item:
     frame = paper_columns(paper.load("T13"), keep=["resize_method"]).drop(columns=["paper_reference"])
     runs = proxy_runs(res, "adaptive_regularization")
-    cols = {k: [] for k in ("vanilla_top1_acc_pct", "vanilla_std", "adaptive_reg_top1_acc_pct", "adaptive_reg_std",
-                            "gain_pct", "runs")}
+    rows = []
     for method in frame["resize_method"]:
         vanilla, adaptive = (t13_values(runs, arm) for arm in T13_ARMS[method])
-        vm, vs, vn = m.mean_std(vanilla)
-        am, as_, an = m.mean_std(adaptive)
-        for key, value in zip(cols, (vm, vs, am, as_, None if vm is None or am is None else am - vm, min(vn, an))):
-            cols[key].append(value)
-    for key, values in cols.items():
-        ours(frame, key, values)
-    missing = [] if any(cols["runs"]) else ["progressive / random resize runs with and without adaptive regularization"]
+        row = {**arm_columns("vanilla", vanilla), **arm_columns("adaptive_reg", adaptive)}
+        gain = v.welch(vanilla, adaptive)
+        row.update({"ours_gain_pct": None if gain is None else gain.diff,
+                    "ours_gain_ci95_low": None if gain is None else gain.low,
+                    "ours_gain_ci95_high": None if gain is None else gain.high,
+                    "ours_runs": min(row["ours_vanilla_runs"], row["ours_adaptive_reg_runs"])})
+        rows.append(row)
+    cols = pd.DataFrame(rows, index=frame.index)
+    for column in cols.columns:
+        ours(frame, column, cols[column])
+    missing = [] if cols["ours_runs"].any() else ["progressive / random resize runs with and without adaptive regularization"]
     frame["evidence"], frame["hardware"] = PROXY, res.hardware(runs)
-    notes = ["vanilla = regularization held fixed; adaptive = regularization grows with the image size"]
+    notes = ["vanilla = regularization held fixed; adaptive = regularization grows with the image size",
+             "`ours_gain_ci95_low` / `_high`: Welch's 95 % interval of adaptive - vanilla; `ours_runs`: the smaller arm's n"]
     notes += _proxy_notes(runs)
-    return Item("T13", frame, "proxy (mean ± std over seeds)", res.hardware(runs), missing, notes)
+    return Item("T13", frame, "proxy (mean, std, 95 % t interval and n over seeds)", res.hardware(runs), missing,
+                notes)
