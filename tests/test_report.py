@@ -195,10 +195,7 @@ def test_report_opens_with_the_summary_and_stays_readable(tmp_path):
     lines = text.splitlines()
     assert lines[2] == "## Summary" and "figure_verdicts.png" in text.split("## Verdict criteria")[0]
     assert "margin 1.5 points" in text.split("## Claims ledger")[0]  # the margin is stated in the criteria
-    code = False
-    for line in lines:
-        code ^= line.startswith("```")
-        assert code or len(line) <= 300, line[:80]
+    assert document.MAX_LINE == 300 and not [line[:80] for line in document.long_lines(text)]
     ledger = text.split("## Claims ledger")[1].split("## Tables")[0]
     row = next(r for r in ledger.splitlines() if r.startswith("| C22"))
     assert "not measured yet (n < 3)" in row and "-6.90 points" in row and "[2 runs]" in row
@@ -227,3 +224,200 @@ def test_table3_shows_each_reading_and_judges_the_primary_one(static_results):
     verdict = _verdict("C05", static_results)
     assert verdict.verdict == v.NOT_REPRODUCED and verdict.reason.startswith("primary")  # 9.65 B vs 7.5 B
     assert any("4.2 B in Table 7" in note for note in item.notes)
+
+
+def test_long_line_check_fails_on_a_long_line_outside_code_only():
+    from replication.report import document
+
+    prose, table, code = "word " * 70, "| " + "x" * 320 + " |", "```\n" + "y" * 400 + "\n```"
+    assert document.long_lines(f"# title\n{prose}\nshort") == [prose]
+    assert document.long_lines(table) == [table]
+    assert document.long_lines(f"{code}\nshort") == []
+    assert document.long_lines("  ```text\n" + "z" * 400 + "\n  ```") == []  # an indented fence
+
+
+def test_committed_report_has_no_line_over_300_characters():
+    report = REPO / "figures" / "REPORT.md"
+    from replication.report import document
+
+    assert not [line[:80] for line in document.long_lines(report.read_text())]
+
+
+# ----------------------------------------------------------------------------- proxy statistics over seeds
+def _proxy_run(root: Path, experiment: str, run_id: str, config: dict, curve, train_seconds: float = 1000.0):
+    """One finished run in the results schema (replication/results.py): config.yaml, epochs.csv, summary.json."""
+    import pandas as pd
+    import yaml
+
+    from replication import results
+
+    folder = root / experiment / run_id
+    folder.mkdir(parents=True)
+    config = {"experiment": experiment, "run_id": run_id, "profile": "cpu", "data": {"dataset": "imagenette"},
+              "train": {"epochs": len(curve)}, **config}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    rows = [{"epoch": i + 1, "stage": 1, "val_top1": acc, "ema_top1": acc} for i, acc in enumerate(curve)]
+    pd.DataFrame(rows, columns=list(results.EPOCH_COLUMNS)).to_csv(folder / "epochs.csv", index=False)
+    summary = dict.fromkeys(results.SUMMARY_KEYS) | {
+        "experiment": experiment, "run_id": run_id, "status": "complete", "seed": config["seed"],
+        "epochs": len(curve), "final": {"val_top1": curve[-1], "ema_top1": curve[-1]},
+        "total_train_seconds": train_seconds, "hardware": {"processor": "test CPU", "cpu_count": 2}}
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+OFFSETS = (0.0, 0.9, -0.6)  # per-seed noise of the fake runs
+CURVE = (40.0, 60.0, 70.0, 80.0)  # the fake per-epoch accuracy before noise
+
+
+def _progressive_seeds(root: Path, seeds: int):
+    """T12 / F1: fixed and progressive arms of one proxy model."""
+    for mode, top1, seconds in (("fixed", 44.0, 1150.0), ("paper", 43.0, 800.0)):
+        for seed in range(seeds):
+            config = {"seed": seed, "model": {"name": "efficientnetv2_b0"}, "schedule": {"mode": mode}}
+            _proxy_run(root, "t12_progressive", f"{mode}_seed{seed}", config, (30.0, top1 + OFFSETS[seed]),
+                       seconds + 40 * OFFSETS[seed])
+
+
+def _adaptive_seeds(root: Path, seeds: int):
+    """T13 / F6: the four arms, curves of 4 epochs whose spread over seeds differs per epoch."""
+    arms = {"vanilla": ("vanilla-progressive", False, 0.0), "adaptive": ("paper", False, 1.0),
+            "rvanilla": ("random-resize", False, 0.0), "radaptive": ("random-resize", True, 0.7)}
+    for arm, (mode, adaptive, gain) in arms.items():
+        for seed in range(seeds):
+            curve = [base + gain + (1 + epoch) * OFFSETS[seed] for epoch, base in enumerate(CURVE)]
+            config = {"seed": seed, "model": {"name": "efficientnetv2_b0"},
+                      "schedule": {"mode": mode, "adaptive": adaptive}}
+            _proxy_run(root, "t13_adaptive_reg", f"{arm}_seed{seed}", config, curve)
+
+
+def _t_half(values) -> float:
+    values = list(values)
+    return stats.t.ppf(0.975, len(values) - 1) * stats.tstd(values) / len(values) ** 0.5
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_proxy_tables_show_std_interval_and_n(tmp_path, seeds):
+    from replication import report
+
+    _progressive_seeds(tmp_path, seeds)
+    _adaptive_seeds(tmp_path, seeds)
+    for size in (64, 96, 128):
+        for magnitude in (5.0, 10.0, 15.0):
+            for seed in range(seeds):
+                config = {"seed": seed, "model": {"name": "efficientnetv2_b0"},
+                          "schedule": {"mode": "fixed", "image_size": [32, size], "randaug_magnitude": [5.0, magnitude]}}
+                _proxy_run(tmp_path, "t05_size_aug", f"s{size}_m{magnitude:g}_seed{seed}", config,
+                           (30.0, 70.0 + size / 100 + OFFSETS[seed]))
+    res = collect.Results(tmp_path)
+    accuracy = {"fixed": [44.0 + o for o in OFFSETS[:seeds]], "paper": [43.0 + o for o in OFFSETS[:seeds]]}
+    hours = [(1150.0 + 40 * o) / 3600 for o in OFFSETS[:seeds]]
+    t12 = report.build_item("T12", res).frame.set_index("model").loc["efficientnetv2_b0 (proxy)"]
+    t13 = report.build_item("T13", res).frame.set_index("resize_method").loc["Progressive resize"]
+    t5 = report.build_item("T5", res).frame.set_index(["randaug_magnitude", "size_rank"]).loc[(10, "large")]
+    assert t12["ours_baseline_top1_acc_pct"] == pytest.approx(sum(accuracy["fixed"]) / seeds)
+    assert (t12["ours_baseline_runs"], t12["ours_progressive_runs"], t13["ours_vanilla_runs"], t5["ours_runs"]) == \
+        (seeds,) * 4
+    if seeds == 1:  # n shown, no spread
+        assert all(pd_isna(x) for x in (t12["ours_baseline_std"], t12["ours_baseline_ci95"], t13["ours_gain_ci95_low"],
+                                        t5["ours_std_pct"], t5["ours_ci95_pct"]))
+        return
+    assert t12["ours_baseline_std"] == pytest.approx(stats.tstd(accuracy["fixed"]))
+    assert t12["ours_progressive_ci95"] == pytest.approx(_t_half(accuracy["paper"]))
+    assert t12["ours_baseline_train_time_std"] == pytest.approx(stats.tstd(hours))
+    assert t12["ours_baseline_train_time_ci95"] == pytest.approx(_t_half(hours))
+    assert t5["ours_std_pct"] == pytest.approx(stats.tstd([71.28 + o for o in OFFSETS]))
+    assert t5["ours_ci95_pct"] == pytest.approx(_t_half([71.28 + o for o in OFFSETS]))
+    vanilla, adaptive = [80.0 + 4 * o for o in OFFSETS], [81.0 + 4 * o for o in OFFSETS]
+    assert t13["ours_vanilla_std"] == pytest.approx(stats.tstd(vanilla))
+    welch = stats.ttest_ind(adaptive, vanilla, equal_var=False).confidence_interval(0.95)
+    assert (t13["ours_gain_ci95_low"], t13["ours_gain_ci95_high"]) == pytest.approx((welch.low, welch.high))
+
+
+def pd_isna(value) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
+
+
+def _plotted(key: str, res):
+    """The item of a figure and the axes of its proxy panel, drawn without saving."""
+    import matplotlib.pyplot as plt
+
+    from replication.report import figures
+
+    build, plot = figures.FIGURES[key]
+    item = build(res)
+    fig = plt.figure()
+    plot(fig, item)
+    return item, fig, fig.axes[1]
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_figure6_draws_a_band_over_seeds_only_with_several(tmp_path, seeds):
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.collections import PolyCollection
+
+    _adaptive_seeds(tmp_path, seeds)
+    item, fig, ax = _plotted("F6", collect.Results(tmp_path))
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close(fig)
+    assert all(f"(n={seeds})" in label for label in labels if label.startswith("ours:"))
+    assert "95 % t interval" in ax.get_legend().get_title().get_text() and "95 % t interval" in item.evidence
+    if seeds == 1:
+        assert bands == []
+        return
+    assert len(bands) == 2
+    curves = item.extra["curves"]
+    vanilla = curves[curves["schedule.mode"] == "vanilla-progressive"].sort_values("epoch")
+    for _, row in vanilla.iterrows():
+        half = _t_half([CURVE[row["epoch"] - 1] + row["epoch"] * o for o in OFFSETS])
+        assert (row["n"], row["ci_low"], row["ci_high"]) == pytest.approx((3, row["mean"] - half, row["mean"] + half))
+    verts = next(b for b in bands if "(vanilla)" in b.get_label()).get_paths()[0].vertices
+    for x, low, high in vanilla[["progress_pct", "ci_low", "ci_high"]].itertuples(index=False):
+        at_x = verts[np.isclose(verts[:, 0], x), 1]
+        assert at_x.min() == pytest.approx(low) and at_x.max() == pytest.approx(high)
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_figure1_proxy_points_carry_interval_bars_and_n(tmp_path, seeds):
+    import matplotlib.pyplot as plt
+
+    from replication.report import document
+
+    _progressive_seeds(tmp_path, seeds)
+    res = collect.Results(tmp_path)
+    item, fig, ax = _plotted("F1", res)
+    bars = {c.get_label(): c for c in ax.containers}
+    plt.close(fig)
+    fixed = bars[f"ours: efficientnetv2_b0 fixed (n={seeds})"]
+    assert fixed.has_yerr == fixed.has_xerr == (seeds > 1)
+    proxy = item.extra["proxy"].set_index("schedule.mode").loc["fixed"]
+    assert proxy["ours_top1_n"] == seeds
+    if seeds > 1:
+        half = _t_half([44.0 + o for o in OFFSETS])
+        segment = fixed.lines[2][-1].get_segments()[0]  # the y error bar: (x, low) -> (x, high)
+        assert (segment[0][1], segment[1][1]) == pytest.approx((proxy["ours_top1"] - half, proxy["ours_top1"] + half))
+    section = document.markdown(res).split("### Figure 1")[1].split("### Figure 3")[0]
+    assert "Proxy values plotted" in section and "ours_top1_n" in section.replace("<br>", "")
+
+
+def test_html_renders_the_same_content_as_the_markdown(tmp_path):
+    import re
+
+    from replication.report import document
+
+    _progressive_seeds(tmp_path / "results", 3)
+    text = document.markdown(collect.Results(tmp_path / "results"))
+    page = document.html(text, tmp_path)
+    lines = text.splitlines()
+    tables = sum(1 for a, b in zip(lines, lines[1:]) if a.startswith("|") and b.startswith("|:"))
+    assert page.count("<table") == tables > 20
+    assert page.count("<img") == text.count("![") >= 5
+    headings = [line for line in lines if re.match(r"#{1,3} ", line)]
+    assert len(re.findall(r"<h[1-3][ >]", page)) == len(headings)
+    shown = re.sub(r"<[^>]+>", "", page)  # the reader's text: no tags (<wbr> breaks inside column names)
+    for phrase in ("ours_*_std", "ours_*_ci95", "Proxy values plotted", "ours_baseline_train_time_ci95"):
+        assert phrase in shown and phrase in text
+    assert "Figure 1: Figure 1" not in text and "Figure 1: Figure 1" not in page

@@ -6,6 +6,7 @@ measured an item says "not measured yet".
 """
 from __future__ import annotations
 
+import re
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -16,7 +17,7 @@ from replication.report import TABLES, FIGURES, build_items, checks
 from replication.report import bench_section, nas_figure, summary, trace
 from replication.report import verdicts as v
 from replication.report.collect import Results
-from replication.report.items import header_lines, markdown_table, narrow_tables
+from replication.report.items import header_lines, markdown_table, narrow_tables, title
 
 import pandas as pd
 
@@ -142,17 +143,28 @@ def _claim_lines(c, res: Results) -> list[str]:
 
 def _item_section(key: str, item, claims: pd.DataFrame, res: Results) -> list[str]:
     info = paper.info(key)
-    lines = [f"### {info.label}: {info.title}", ""]
+    lines = [f"### {title(info)}", ""]
     for _, c in claims[claims["item"] == key].iterrows():
         lines += _claim_lines(c, res)
     lines += ["", *[f"{line}  " for line in header_lines(item)], ""]
     if key.startswith("F"):
-        lines += [f"![{info.label}]({item.stem}.png)", "", f"Files: [{item.stem}.png]({item.stem}.png), "
-                  f"[{item.stem}.svg]({item.stem}.svg)", ""]
+        lines += [f"![{info.label}]({item.stem}.png)", "", *_plotted_table(item),
+                  f"Files: [{item.stem}.png]({item.stem}.png), [{item.stem}.svg]({item.stem}.svg)", ""]
     else:
         shown = item.frame.drop(columns=[c for c in ("evidence", "hardware") if c in item.frame.columns])
         lines += [narrow_tables(shown), "", f"Files: [{item.stem}.csv]({item.stem}.csv), [{item.stem}.md]({item.stem}.md)", ""]
     return lines
+
+
+def _plotted_table(item) -> list[str]:
+    """The proxy values a figure plots (mean, std, 95 % t interval, n per arm), as Markdown lines."""
+    table = item.extra.get("table")
+    if table is None or table.empty:
+        return []
+    table = table.rename(columns={"model.name": "model", "schedule.mode": "arm"})
+    which = "the last epoch of each arm" if "epoch" in table.columns else "each arm"
+    return [f"Proxy values plotted, {which}: mean over seeds, sample std, 95 % t interval (ci_low, ci_high), "
+            "n = seeds.", "", narrow_tables(table), ""]
 
 
 def markdown(res: Results) -> str:
@@ -201,6 +213,21 @@ def markdown(res: Results) -> str:
     return "\n".join(wrap(lines)) + "\n"
 
 
+MAX_LINE = 300  # no Markdown line of the report outside code blocks is longer (a test holds it)
+
+
+def long_lines(text: str, limit: int = MAX_LINE) -> list[str]:
+    """Lines of Markdown ``text`` longer than ``limit`` characters, fenced code blocks excepted."""
+    out, code = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            code = not code
+            continue
+        if not code and len(line) > limit:
+            out.append(line)
+    return out
+
+
 def wrap(lines: list[str], width: int = WIDTH) -> list[str]:
     """Prose lines folded at ``width`` (list items keep their indent, hard breaks their two spaces);
     tables, headings and code blocks are left as they are."""
@@ -231,7 +258,17 @@ def html(markdown_text: str, figures_dir: Path) -> str:
     nb.metadata["title"] = "EfficientNetV2 replication report"
     exporter = HTMLExporter(exclude_input=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(figures_dir)}})
-    return body
+    body = re.sub(r"(<th[^>]*>)(.*?)(</th>)", lambda h: h[1] + h[2].replace("_", "_<wbr>") + h[3], body)
+    return body.replace("</head>", HTML_STYLE + "</head>", 1)
+
+
+# JupyterLab's style centres tables and sizes them to their widest header (paper_tpuv3_imgs_per_sec_per_core_batch32):
+# the report's tables start at the left margin, break column names after "_" and scroll rather than leave the page.
+HTML_STYLE = """<style>
+.jp-RenderedHTMLCommon table { margin-left: 0; table-layout: auto; display: block; max-width: 100%; overflow-x: auto; }
+.jp-RenderedHTMLCommon img { max-width: 100%; height: auto; }
+</style>
+"""
 
 
 def write(res: Results, out_dir: Path, html_path=None) -> Path:
