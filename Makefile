@@ -23,18 +23,18 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 figures: setup
-	$(PY) -m replication.runbook figures
+	$(PY) -m replication figures
 
 experiments: setup
-	$(PY) -m replication.runbook experiments --profile $(PROFILE)
+	$(PY) -m replication experiments --profile $(PROFILE)
 
 report: setup
-	$(PY) -m replication.runbook report
+	$(PY) -m replication report
 
 # about 15 minutes on 2 cores; then the report picks the new rows up
 bench: setup
 	$(PY) -m replication bench $(BENCH_ARGS)
-	$(PY) -m replication.runbook figures
+	$(PY) -m replication figures
 
 # on a machine with a CUDA GPU (uses .venv if present, else python3 with torch and timm)
 bench-gpu:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU speed benchmark (issue 6, item 5): Table 7 latency (batch 16, FP16), Table 11 throughput
+# GPU speed benchmark: Table 7 latency (batch 16, FP16), Table 11 throughput
 # (batch 128), Figure 3 / Tables 2-3 training, to results/bench/gpu-<device>/ in under 6 minutes
 # on one H200. Rerun to complete an interrupted run. Options: bench/gpu.sh --help (see bench/README.md).
 set -euo pipefail
@@ -11,4 +11,4 @@ else
 fi
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"  # the package imports without being installed
 export PYTHONUNBUFFERED=1
-exec "$python" -m replication.bench_gpu "$@"
+exec "$python" -m replication bench-gpu "$@"

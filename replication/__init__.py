@@ -1,14 +1,20 @@
 """Reference reproduction of EfficientNetV2 (Tan & Le, ICML 2021).
 
-Modules, one concern each:
-  data        dataset manifests, mirrors/downloads, checksums, safe extraction, loaders
-  models      EfficientNetV2 definition, baselines from timm, registry
-  measure     params, multiply-adds, throughput, latency, memory
-  progressive the progressive-learning schedule (paper Algorithm 1) and its variants
+Modules, one concern each. The subject:
+  config      the typed config schema, YAML layering and overrides (imports nothing from the package)
+  data        dataset manifests, mirrors/downloads, checksums, safe extraction, loaders, transforms
+  models      EfficientNetV2 definition (block strings, Table 4), baselines from timm, registry
+  progressive the progressive-learning schedule (Algorithm 1, Table 6) and what each batch trains with
+  recipe      the training recipe's parts: model, optimizer, LR schedule, mixup, transforms, data order
   train       the Accelerate training loop with adaptive regularization
-  results     the run-record schema (atomic writes)
-  paper       the paper's reference values (read-only data)
-  runbook     papermill batches (`make figures`, `make experiments`) and the report
+  results     run records and checkpoints: schema, atomic writes, the run lock
+  measure     params, multiply-adds, throughput, latency, memory
+  weights     the released weights (timm) in our models, and their evaluation
+  paper       the paper's reference values (read-only data in paper_data/)
+  studies     one study spec per profile (smoke, cpu, gpu): trainer defaults, arms, seeds, queue
+The layer above it:
+  study       the specs' loader, the experiment families, the notebooks' batches, benchmarks, NAS
+  report      the report, tables and figures from the logged results
 """
 
 import warnings

@@ -13,20 +13,25 @@ import sys
 
 # command name -> (module that implements it, one-line help)
 COMMANDS = {
+    # the subject: data, models, the schedule, training, released weights
     "data": ("replication.data", "list, verify, prepare and describe datasets"),
     "models": ("replication.models.cli", "list registered models with their paper names"),
     "info": ("replication.models.cli", "params / multiply-adds / image sizes of one model as JSON"),
+    "static": ("replication.models.cli", "exact params / multiply-adds of every paper row to results/static/"),
     "schedule": ("replication.progressive", "print a progressive-learning stage table as JSON"),
     "train": ("replication.train", "run one training from a YAML config plus overrides"),
-    "bench": ("replication.bench", "speed benchmarks to results/bench/"),
     "weights": ("replication.weights", "import released weights (timm) into our models; evaluate them all"),
     "evaluate": ("replication.weights", "top-1/top-5 of a model with given weights on a dataset"),
+    # the study layer: specs, notebooks, benchmarks, the report
+    "study": ("replication.study.experiments", "show a study spec's runs, or run its queue (resumable)"),
+    "notebooks": ("replication.study.runbook", "write notebooks/*/*.ipynb from their .py sources (jupytext)"),
+    "experiments": ("replication.study.runbook", "run the experiment notebooks of a profile (resumable)"),
+    "figures": ("replication.study.runbook", "run the plotting notebooks, then write the report"),
+    "report": ("replication.study.runbook", "write figures/REPORT.md and build/report.html"),
+    "bench": ("replication.study.bench", "speed benchmarks to results/bench/"),
+    "bench-gpu": ("replication.study.bench_gpu", "the GPU speed benchmark (bench/gpu.sh)"),
+    "nas": ("replication.study.nas", "the §3.3 search at small scale (settings from the study spec)"),
 }
-
-
-def _not_implemented(args) -> int:
-    print(f"error: '{args.command}' is not implemented yet in this version of the package.", file=sys.stderr)
-    return 2
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
@@ -34,12 +39,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = argv[0] if argv and argv[0] in COMMANDS else None
     if wanted is not None:  # only the module of the command being run is imported
-        try:
-            importlib.import_module(COMMANDS[wanted][0]).add_commands(sub)
-        except ModuleNotFoundError as exc:
-            if exc.name != COMMANDS[wanted][0]:
-                raise
-            sub.add_parser(wanted, help=COMMANDS[wanted][1]).set_defaults(func=_not_implemented)
+        importlib.import_module(COMMANDS[wanted][0]).add_commands(sub)
     for name, (_module, help_text) in COMMANDS.items():
         if name not in sub.choices:
             sub.add_parser(name, help=help_text)

@@ -1,31 +1,39 @@
-"""The one config system: dataclasses <-> YAML, ``key=value`` overrides, named profiles.
+"""The one config system: the typed schema of a run, YAML layering and ``key=value`` overrides.
 
 A run's config is built in layers, each overriding the one before:
 
-    dataclass defaults  <  replication/profiles/<profile>.yaml  <  the experiment YAML  <  key=value
+    dataclass defaults  <  the study's trainer section  <  the experiment YAML  <  updates  <  key=value
 
-The profile is named by ``profile:`` in the experiment YAML or by a ``profile=NAME`` override.
-Overrides use dotted keys (``schedule.stages=2``, ``data.batch_size=64``,
-``schedule.image_size=[64,128]``); values are parsed as YAML and type-checked. Unknown keys,
-wrong types and inconsistent values stop with a ``ConfigError`` that names the key and the fix,
-before any data is read or model built. The resolved config is saved with every run
-(``save``) and can be read back (``load``) exactly.
+The study (``replication/studies/<profile>.yaml``, section ``trainer``) is named by ``profile:``
+in the experiment YAML or by a ``profile=NAME`` override. ``updates`` is a nested dict (what
+code passes); overrides are dotted strings (what people type: ``schedule.stages=2``,
+``schedule.image_size=[64,128]``), parsed as YAML. Every value is type-checked; unknown keys,
+wrong types and inconsistent values stop with a ``ConfigError`` naming the key and the fix.
+
+This module is a leaf: it imports nothing from the package. Resolving the schedule's Table 6
+values is ``progressive.resolve``; checking that the model and data exist is
+``train.check_resources``; writing a config is ``results.save_config``.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
 import re
-import tempfile
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-PROFILES_DIR = Path(__file__).parent / "profiles"
+STUDIES_DIR = Path(__file__).parent / "studies"
 CONFIGS_DIR = Path(__file__).parent / "configs"
+
+# schedule modes (``replication.progressive`` implements them) and held values of fixed regularization
+MODES = ("paper", "official", "fixed", "vanilla-progressive", "random-resize")
+STAGED_MODES = ("paper", "official", "vanilla-progressive")  # split the epochs into stages
+HOLDS = ("first", "last", "middle")
+PAIRS = ("image_size", "randaug_magnitude", "mixup_alpha", "dropout")
 
 
 class ConfigError(ValueError):
@@ -39,6 +47,12 @@ class ModelConfig:
     drop_path_rate: float = 0.2  # stochastic depth; survival probability 0.8 (§5.1)
     bn_momentum: float = 0.01  # PyTorch convention: TF's 0.99 (paper) is 0.01 here
     init_checkpoint: str = ""  # weights to start from (transfer, §5.3); head is re-initialized
+    blocks: list[str] = field(default_factory=list)  # block strings: build this architecture ('name' is its label)
+    stem_channels: int = 32  # with blocks: stem and head widths
+    head_channels: int = 1280
+    blocks: list[str] = field(default_factory=list)  # block strings: build this architecture ('name' is its label)
+    stem_channels: int = 32  # with blocks: stem and head widths
+    head_channels: int = 1280
 
 
 @dataclass
@@ -63,12 +77,15 @@ class DataConfig:
 
 @dataclass
 class ScheduleConfig:
-    mode: str = "paper"  # see replication.progressive.MODES
+    mode: str = "paper"  # one of MODES (replication.progressive)
     stages: int = 4
-    image_size: tuple[int, int] = (128, 300)  # (first stage, last stage); Table 6, V2-S
-    randaug_magnitude: tuple[float, float] = (5.0, 15.0)
-    mixup_alpha: tuple[float, float] = (0.0, 0.0)
-    dropout: tuple[float, float] = (0.1, 0.3)
+    # (first stage, last stage) pairs; None: the model's row of Table 6 (the released configs for
+    # mode official), filled in by progressive.resolve before a run
+    image_size: tuple[int, int] | None = None
+    randaug_magnitude: tuple[float, float] | None = None
+    mixup_alpha: tuple[float, float] | None = None
+    dropout: tuple[float, float] | None = None
+    values_from: str = ""  # the model whose defaults fill the open pairs ("": model.name)
     size_multiple: int = 4
     resize_every: int = 8  # random-resize: epochs between draws (0: every batch)
     adaptive: bool = False  # random-resize: regularization follows the drawn size
@@ -170,6 +187,14 @@ def from_dict(data: dict, cls=Config, prefix: str = ""):
 def _coerce(key: str, value, kind):
     def bad(expected):
         return ConfigError(f"{key}: expected {expected}, got {value!r}; fix it in the YAML or pass {key}=<{expected}>")
+    if isinstance(kind, types.UnionType):  # X | None
+        inner = next(a for a in typing.get_args(kind) if a is not type(None))
+        return None if value is None else _coerce(key, value, inner)
+    if typing.get_origin(kind) is list:
+        item = typing.get_args(kind)[0]
+        if not isinstance(value, (list, tuple)):
+            raise bad(f"a list of {item.__name__}")
+        return [_coerce(key, v, item) for v in value]
     if typing.get_origin(kind) is tuple:
         item = typing.get_args(kind)[0]
         if not isinstance(value, (list, tuple)) or len(value) != 2:
@@ -194,10 +219,10 @@ def _coerce(key: str, value, kind):
     raise TypeError(f"unsupported config type {kind} for {key}")
 
 
-def _merge(base: dict, top: dict) -> dict:
+def merge(base: dict, top: dict) -> dict:
     out = dict(base)
     for key, value in top.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
 
 
@@ -241,52 +266,36 @@ def read_yaml(path) -> dict:
     return data
 
 
-def profile_path(name: str) -> Path:
-    path = PROFILES_DIR / f"{name}.yaml"
+def study_path(name: str) -> Path:
+    path = STUDIES_DIR / f"{name}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+        known = sorted(p.stem for p in STUDIES_DIR.glob("*.yaml"))
         raise ConfigError(f"profile: unknown profile {name!r}; choose one of {', '.join(known)}")
     return path
 
 
-def load(path=None, overrides=(), profile: str | None = None, check_resources: bool = True) -> Config:
-    """Resolve a config: defaults < profile < YAML file < overrides; then validate."""
+def profile_defaults(name: str) -> dict:
+    """The ``trainer`` section of ``studies/<name>.yaml``: that profile's trainer defaults."""
+    path = study_path(name)
+    trainer = read_yaml(path).get("trainer") or {}
+    if not isinstance(trainer, dict):
+        raise ConfigError(f"{path}: 'trainer' must be a mapping of config keys")
+    return trainer
+
+
+def load(path=None, overrides=(), profile: str | None = None, updates: dict | None = None) -> Config:
+    """Resolve a config: defaults < profile < YAML file < ``updates`` (dict) < ``overrides``
+    (``key=value`` strings); then validate."""
     file_data = read_yaml(path) if path else {}
     over = parse_overrides(overrides)
-    name = over.get("profile", file_data.get("profile", profile)) or ""
-    layers = [read_yaml(profile_path(name)) if name else {}, file_data, over, {"profile": name}]
+    updates = updates or {}
+    name = over.get("profile", updates.get("profile", file_data.get("profile", profile))) or ""
     merged: dict = {}
-    for layer in layers:
-        merged = _merge(merged, layer)
+    for layer in (profile_defaults(name) if name else {}, file_data, updates, over, {"profile": name}):
+        merged = merge(merged, layer)
     cfg = from_dict(merged)
-    validate(cfg, check_resources=check_resources)
+    validate(cfg)
     return cfg
-
-
-def save(cfg: Config, path) -> None:
-    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write via a temporary file in the same folder and ``os.replace`` (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, file_mode())  # mkstemp makes 0600; a record is an ordinary file
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def file_mode() -> int:
-    """The mode ``open()`` would give a new file under the current umask."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def flat(cfg: Config) -> dict:
@@ -304,10 +313,9 @@ def diff(a: Config, b: Config, ignore=RESUME_FREE_KEYS) -> list[str]:
 
 
 # --------------------------------------------------------------------------- validation
-def validate(cfg: Config, check_resources: bool = True) -> None:
-    """Raise ``ConfigError`` listing every problem (key, value, fix)."""
-    from replication import progressive
-
+def validate(cfg: Config) -> None:
+    """Raise ``ConfigError`` listing every problem (key, value, fix). Pairs left to Table 6 (None)
+    are checked once ``progressive.resolve`` has filled them in."""
     errors = []
 
     def need(ok, key, value, fix):
@@ -315,26 +323,31 @@ def validate(cfg: Config, check_resources: bool = True) -> None:
             errors.append(f"{key}={value!r}: {fix}")
 
     s, d, o, t, m = cfg.schedule, cfg.data, cfg.optim, cfg.train, cfg.model
-    need(s.mode in progressive.MODES, "schedule.mode", s.mode, f"choose one of {', '.join(progressive.MODES)}")
-    need(s.hold in progressive.HOLDS, "schedule.hold", s.hold, f"choose one of {', '.join(progressive.HOLDS)}")
+    need(s.mode in MODES, "schedule.mode", s.mode, f"choose one of {', '.join(MODES)}")
+    need(s.hold in HOLDS, "schedule.hold", s.hold, f"choose one of {', '.join(HOLDS)}")
     need(s.stages >= 1, "schedule.stages", s.stages, "use at least 1 stage")
-    staged = s.mode in ("paper", "official", "vanilla-progressive")  # modes that split the epochs into stages
+    staged = s.mode in STAGED_MODES
     need(t.epochs >= (max(1, s.stages) if staged else 1), "train.epochs", t.epochs,
          f"need at least one epoch per stage (>= {s.stages if staged else 1})")
     need(s.size_multiple >= 1, "schedule.size_multiple", s.size_multiple, "use 1 (no snapping) or e.g. 8")
     need(s.resize_every >= 0, "schedule.resize_every", s.resize_every, "use 0 (every batch) or a number of epochs")
-    for key in ("image_size", "randaug_magnitude", "mixup_alpha", "dropout"):
+    for key in PAIRS:
+        if getattr(s, key) is None:
+            continue
         first, last = getattr(s, key)
         need(first <= last, f"schedule.{key}", [first, last], "the first-stage value must not exceed the last-stage value")
         need(first >= 0, f"schedule.{key}", [first, last], "values must not be negative")
-    need(s.image_size[0] >= 8, "schedule.image_size", list(s.image_size), "use at least 8 px")
-    for size in s.image_size:
-        need(size % s.size_multiple == 0, "schedule.image_size", list(s.image_size),
-             f"sizes must be divisible by schedule.size_multiple={s.size_multiple}; change either")
-    need(s.randaug_magnitude[1] <= d.randaug_mmax, "schedule.randaug_magnitude", list(s.randaug_magnitude),
-         f"must be <= data.randaug_mmax={d.randaug_mmax} (timm's cap); raise the cap or lower the magnitude")
+    if s.image_size is not None:
+        need(s.image_size[0] >= 8, "schedule.image_size", list(s.image_size), "use at least 8 px")
+        for size in s.image_size:
+            need(size % s.size_multiple == 0, "schedule.image_size", list(s.image_size),
+                 f"sizes must be divisible by schedule.size_multiple={s.size_multiple}; change either")
+    if s.randaug_magnitude is not None:
+        need(s.randaug_magnitude[1] <= d.randaug_mmax, "schedule.randaug_magnitude", list(s.randaug_magnitude),
+             f"must be <= data.randaug_mmax={d.randaug_mmax} (timm's cap); raise the cap or lower the magnitude")
+    if s.dropout is not None:
+        need(s.dropout[1] < 1, "schedule.dropout", list(s.dropout), "dropout rates must be below 1")
     need(0 < d.randaug_mmax <= 100, "data.randaug_mmax", d.randaug_mmax, "use a cap in (0, 100]; 10 is timm's nominal maximum")
-    need(s.dropout[1] < 1, "schedule.dropout", list(s.dropout), "dropout rates must be below 1")
     need(0 <= m.drop_path_rate < 1, "model.drop_path_rate", m.drop_path_rate, "use a rate in [0, 1)")
     need(0 <= m.bn_momentum <= 1, "model.bn_momentum", m.bn_momentum, "PyTorch convention, in [0, 1]: TF's 0.99 is 0.01")
     need(m.num_classes >= 0, "model.num_classes", m.num_classes, "use 0 (from the dataset) or a positive count")
@@ -362,32 +375,8 @@ def validate(cfg: Config, check_resources: bool = True) -> None:
          "use a plain folder name: letters, digits, '_', '-', '.', not starting with '.'")
     need(cfg.run_id == "" or PLAIN_NAME.fullmatch(cfg.run_id) is not None, "run_id", cfg.run_id,
          "use a plain folder name (letters, digits, '_', '-', '.', not starting with '.'), or leave it empty for seed<N>")
+    if m.blocks:
+        need(m.stem_channels >= 1 and m.head_channels >= 1, "model.stem_channels/head_channels",
+             (m.stem_channels, m.head_channels), "use positive channel counts")
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
-    if check_resources:
-        _check_resources(cfg)
-
-
-def _check_resources(cfg: Config) -> None:
-    """The model must be registered and the dataset available (cheap checks, no training)."""
-    from replication import models
-
-    known = models.list_models()
-    if cfg.model.name not in known:
-        close = difflib.get_close_matches(cfg.model.name, known, n=3)
-        raise ConfigError(f"model.name={cfg.model.name!r} is not a registered model; "
-                          f"{'did you mean ' + ', '.join(close) + '?' if close else 'see python -m replication models'}")
-    from timm.optim import list_optimizers
-
-    if cfg.optim.name not in list_optimizers():
-        close = difflib.get_close_matches(cfg.optim.name, list_optimizers(), n=3)
-        raise ConfigError(f"optim.name={cfg.optim.name!r} is not a timm optimizer; try {', '.join(close) or 'rmsproptf or adamw'}")
-    if cfg.model.init_checkpoint and not Path(cfg.model.init_checkpoint).is_file():
-        raise ConfigError(f"model.init_checkpoint={cfg.model.init_checkpoint!r} does not exist; give the path of a .pt file")
-    from replication import data
-
-    for split in (cfg.data.train_split, cfg.data.eval_split):
-        try:
-            data.get_dataset(cfg.data.dataset, split)
-        except Exception as err:  # the data module's own message names the fix (e.g. `data prepare`)
-            raise ConfigError(f"data.dataset={cfg.data.dataset!r} (split {split!r}) is not available: {err}") from None

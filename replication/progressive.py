@@ -8,9 +8,9 @@ computes the table of stages; ``replication.train`` applies it.
 Modes (``MODES``):
   paper                stage 1 at the minimum, stage M at the maximum (Algorithm 1).
   official             the released code's rule: stage i (0-based) of M trains at
-                       int(S_0 + (S_e - S_0)(i + 1)/M); RandAugment and mixup ramp from the first
+                       int(S_0 + (S_e - S_0)(i + 1)/M), never snapped; RandAugment and mixup ramp from the first
                        to the last value; dropout stays at ``dropout[1]`` (never scheduled).
-  fixed                one stage: the last-stage size and regularization (Table 12 baseline).
+  fixed                one stage at the last-stage size, regularization held (Table 12 baseline).
   vanilla-progressive  sizes grow as in ``paper``; regularization held fixed (Table 13, left).
   random-resize        a size drawn uniformly every ``resize_every`` epochs (Table 13, second
                        row); with ``resize_every=0`` a size is drawn for every batch
@@ -19,26 +19,25 @@ Modes (``MODES``):
 
 Sizes snap to a multiple of ``size_multiple`` (1 keeps exact values). "Fixed" regularization
 means the value named by ``hold``: the first-stage, the last-stage or the middle value.
+
+``resolve(cfg)`` fills the (first, last) pairs a config leaves open from the model's row of
+Table 6 (``paper_data/table06.csv``) or, in mode ``official``, from the released configs;
+``plan(cfg)`` answers what every epoch and every batch trains with, in every mode.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from dataclasses import asdict, dataclass
 
-MODES = ("paper", "official", "fixed", "vanilla-progressive", "random-resize")
-HOLDS = ("first", "last", "middle")
+from replication.config import HOLDS, MODES, PAIRS, Config, ConfigError
+
 REG_KEYS = ("randaug_magnitude", "mixup_alpha", "dropout")
 
-# Per-model (first, last) values, kept as data. PAPER_DEFAULTS: Table 6 of the paper.
-# OFFICIAL_DEFAULTS: google/automl efficientnetv2 configs (see NOTES.md): the train size is the
-# model's train size, RandAugment ramps from 5, mix alpha from 0; dropout is the model's fixed rate
-# (written (p, p)).
-PAPER_DEFAULTS = {
-    "efficientnetv2_s": dict(image_size=(128, 300), randaug_magnitude=(5, 15), mixup_alpha=(0, 0), dropout=(0.1, 0.3)),
-    "efficientnetv2_m": dict(image_size=(128, 380), randaug_magnitude=(5, 20), mixup_alpha=(0, 0.2), dropout=(0.1, 0.4)),
-    "efficientnetv2_l": dict(image_size=(128, 380), randaug_magnitude=(5, 25), mixup_alpha=(0, 0.4), dropout=(0.1, 0.5)),
-}
+# The released code's per-model (first, last) values (google/automl efficientnetv2 configs): the
+# train size is the model's, RandAugment ramps from 5, mix alpha from 0; dropout is the model's
+# fixed rate, written (p, p). The paper's values (Table 6) are read from paper_data/table06.csv.
 OFFICIAL_DEFAULTS = {
     "efficientnetv2_s": dict(image_size=(128, 300), randaug_magnitude=(5, 10), mixup_alpha=(0, 0), dropout=(0.2, 0.2)),
     "efficientnetv2_m": dict(image_size=(128, 384), randaug_magnitude=(5, 15), mixup_alpha=(0, 0.2), dropout=(0.3, 0.3)),
@@ -62,14 +61,53 @@ class Stage:
         return self.start_epoch + self.epochs
 
 
+def paper_defaults() -> dict:
+    """Table 6 as {model name: {pair key: (first, last)}} (from the transcription, never retyped)."""
+    from replication import paper
+
+    frame, out = paper.load("T6"), {}
+    columns = {"image_size": "image_size_px", "randaug_magnitude": "randaug_magnitude",
+               "mixup_alpha": "mixup_alpha", "dropout": "dropout_rate"}
+    for label, rows in frame.groupby("model", sort=False):
+        first, last = rows.iloc[0], rows.iloc[-1]
+        name = label.lower().replace("-", "_")  # EfficientNetV2-S -> efficientnetv2_s
+        out[name] = {k: (_number(first[c]), _number(last[c])) for k, c in columns.items()}
+    return out
+
+
+def _number(value):
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
 def model_defaults(model: str, mode: str = "paper") -> dict:
     """The per-model (first, last) values for ``mode`` ('official' -> released code, else Table 6)."""
-    table = OFFICIAL_DEFAULTS if mode == "official" else PAPER_DEFAULTS
+    table = OFFICIAL_DEFAULTS if mode == "official" else paper_defaults()
     key = model[3:] if model.startswith("tf_") else model
     if key not in table:
         raise KeyError(f"no schedule defaults for model {model!r} (known: {', '.join(sorted(table))}); "
                        "give image_size, randaug_magnitude, mixup_alpha and dropout explicitly")
     return dict(table[key])
+
+
+def resolve(cfg: Config) -> Config:
+    """``cfg`` with every schedule pair it leaves open (None) taken from the model's defaults."""
+    s = cfg.schedule
+    missing = [k for k in PAIRS if getattr(s, k) is None]
+    if not missing:
+        return cfg
+    try:
+        values = model_defaults(s.values_from or cfg.model.name, s.mode)
+    except KeyError as err:
+        raise ConfigError(f"schedule.{', schedule.'.join(missing)}: {err.args[0]}, or name a model with "
+                          "schedule.values_from") from None
+    image = tuple(int(v) for v in values["image_size"])
+    filled = {k: (image if k == "image_size" else tuple(float(v) for v in values[k])) for k in missing}
+    out = dataclasses.replace(cfg, schedule=dataclasses.replace(s, **filled))
+    from replication.config import validate
+
+    validate(out)
+    return out
 
 
 def snap(size: float, multiple: int, floor: bool = False) -> int:
@@ -107,7 +145,7 @@ def schedule(mode: str, epochs: int, stages: int, image_size, randaug_magnitude,
     fixed_reg = {k: held(v, hold) for k, v in pairs.items()}
     rows = []  # (epochs, size, reg dict)
     if mode == "fixed":
-        rows.append((epochs, snap(size[1], size_multiple), {k: v[1] for k, v in pairs.items()}))
+        rows.append((epochs, snap(size[1], size_multiple), fixed_reg))
     elif mode == "random-resize":
         rows = _random_rows(epochs, size, pairs, fixed_reg, size_multiple, resize_every, adaptive, seed)
     else:
@@ -116,7 +154,7 @@ def schedule(mode: str, epochs: int, stages: int, image_size, randaug_magnitude,
                 t = (i + 1) / stages
                 reg = {k: lerp(v, i / (stages - 1) if stages > 1 else 1.0) for k, v in pairs.items()}
                 reg["dropout"] = pairs["dropout"][1]
-                rows.append((n, snap(int(lerp(size, t)), size_multiple, floor=True), reg))
+                rows.append((n, int(lerp(size, t)), reg))  # the released code's int(); no snapping
             else:
                 t = i / (stages - 1) if stages > 1 else 1.0
                 reg = {k: lerp(v, t) for k, v in pairs.items()} if mode == "paper" else fixed_reg
@@ -153,19 +191,6 @@ def _position(size, s) -> float:
     return 0.0 if size[1] == size[0] else min(1.0, max(0.0, (s - size[0]) / (size[1] - size[0])))
 
 
-def batch_sizes(image_size, size_multiple: int, seed: int, epoch: int, steps: int) -> list[int]:
-    """Per-batch random resize: the image size of each of ``steps`` batches in ``epoch``."""
-    rng = random.Random(seed * 1_000_003 + epoch)
-    choices = _size_choices(tuple(image_size), size_multiple)
-    return [rng.choice(choices) for _ in range(steps)]
-
-
-def batch_regularization(image_size, size: int, mixup_alpha, dropout) -> dict:
-    """Per-batch random resize with adaptive regularization: mixup and dropout for ``size``."""
-    t = _position(tuple(image_size), size)
-    return {"mixup_alpha": lerp(tuple(mixup_alpha), t), "dropout": lerp(tuple(dropout), t)}
-
-
 def stage_at(stages: list[Stage], epoch: int) -> Stage:
     """The stage that contains 0-based ``epoch``."""
     for stage in stages:
@@ -174,61 +199,95 @@ def stage_at(stages: list[Stage], epoch: int) -> Stage:
     raise IndexError(f"epoch {epoch} is past the schedule ({stages[-1].end_epoch} epochs)")
 
 
+@dataclass(frozen=True)
+class Step:
+    """What one batch trains with. RandAugment is applied when images are loaded, so it follows
+    the stage, not the batch."""
+    image_size: int
+    mixup_alpha: float
+    dropout: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run's schedule: its stages, and what each batch of an epoch trains with."""
+    stages: list[Stage]
+    per_batch: bool = False  # random resize with a new size every batch (schedule.resize_every=0)
+    image_size: tuple = (0, 0)
+    mixup_alpha: tuple = (0.0, 0.0)
+    dropout: tuple = (0.0, 0.0)
+    size_multiple: int = 1
+    adaptive: bool = False
+    seed: int = 0
+
+    def stage(self, epoch: int) -> Stage:
+        return stage_at(self.stages, epoch)
+
+    def steps(self, epoch: int, count: int) -> list[Step]:
+        """The ``count`` batches of 0-based ``epoch``: the stage's values, or with per-batch random
+        resize a size drawn per batch (seeded by seed and epoch) and, if adaptive, the mixup and
+        dropout where that size falls between the first and last size."""
+        stage = self.stage(epoch)
+        if not self.per_batch:
+            return [Step(stage.image_size, stage.mixup_alpha, stage.dropout)] * count
+        rng = random.Random(self.seed * 1_000_003 + epoch)
+        choices = _size_choices(self.image_size, self.size_multiple)
+        out = []
+        for size in (rng.choice(choices) for _ in range(count)):
+            t = _position(self.image_size, size)
+            out.append(Step(size, round(lerp(self.mixup_alpha, t), 6), round(lerp(self.dropout, t), 6)) if self.adaptive
+                       else Step(size, stage.mixup_alpha, stage.dropout))
+        return out
+
+
+def plan(cfg: Config) -> Plan:
+    """The plan of a resolved config (``resolve``)."""
+    s = cfg.schedule
+    stages = schedule(s.mode, cfg.train.epochs, s.stages, s.image_size, s.randaug_magnitude, s.mixup_alpha, s.dropout,
+                      s.size_multiple, s.resize_every, s.adaptive, s.hold, cfg.seed)
+    per_batch = s.mode == "random-resize" and s.resize_every == 0
+    return Plan(stages, per_batch, tuple(s.image_size), tuple(s.mixup_alpha), tuple(s.dropout), s.size_multiple,
+                s.adaptive, cfg.seed)
+
+
 # --------------------------------------------------------------------------- CLI
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("schedule", help="print a progressive-learning stage table as JSON",
-                              description="Print the stage table (epochs, size, regularization) as JSON.")
-    p.add_argument("--mode", choices=MODES, default="paper")
-    p.add_argument("--model", default="efficientnetv2_s",
-                   help="takes the (first, last) values from Table 6, or the official configs with --mode official")
-    p.add_argument("--profile", help="take epochs, stages, sizes and strengths from a config profile (smoke|cpu|gpu)")
+                              description="Print the stage table (epochs, size, regularization) as JSON, resolved "
+                                          "by the same code as the trainer's.")
+    p.add_argument("--mode", choices=MODES, help="default: paper (or the profile's)")
+    p.add_argument("--model", help="takes the (first, last) values from Table 6, or the released configs with "
+                                   "--mode official (default: efficientnetv2_s, or the profile's model)")
+    p.add_argument("--profile", help="start from a profile's trainer settings (smoke|cpu|gpu)")
     p.add_argument("--epochs", type=int, help="default 350 (or the profile's)")
     p.add_argument("--stages", type=int, help="default 4 (or the profile's)")
     for key in ("image-size", "randaug-magnitude", "mixup-alpha", "dropout"):
         p.add_argument(f"--{key}", type=float, nargs=2, metavar=("FIRST", "LAST"), help="override the default")
-    p.add_argument("--size-multiple", type=int, help="default 1 (or the profile's)")
-    p.add_argument("--resize-every", type=int, default=8, help="random-resize: epochs between draws (0: every batch)")
-    p.add_argument("--adaptive", action="store_true", help="random-resize: regularization follows the drawn size")
-    p.add_argument("--hold", choices=HOLDS, default="last", help="value of regularization held fixed")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size-multiple", type=int, help="default 4 (or the profile's)")
+    p.add_argument("--resize-every", type=int, help="random-resize: epochs between draws (0: every batch)")
+    p.add_argument("--adaptive", action="store_true", default=None, help="random-resize: regularization follows the drawn size")
+    p.add_argument("--hold", choices=HOLDS, help="value of regularization held fixed")
+    p.add_argument("--seed", type=int)
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
     import sys
-    values, base = {}, {"epochs": 350, "stages": 4, "size_multiple": 1}
-    if args.profile:
-        from replication import config
 
-        try:
-            cfg = config.load(None, [f"profile={args.profile}"], check_resources=False)
-        except config.ConfigError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        values = {k: getattr(cfg.schedule, k) for k in ("image_size", *REG_KEYS)}
-        base = {"epochs": cfg.train.epochs, "stages": cfg.schedule.stages, "size_multiple": cfg.schedule.size_multiple}
-    else:
-        try:
-            values = model_defaults(args.model, args.mode)
-        except KeyError as err:
-            missing = [k for k in ("image_size", *REG_KEYS) if getattr(args, k) is None]
-            if missing:
-                print(f"error: {err.args[0]} (missing: {', '.join('--' + k.replace('_', '-') for k in missing)})",
-                      file=sys.stderr)
-                return 2
-    for key in ("image_size", *REG_KEYS):
-        if getattr(args, key) is not None:
-            values[key] = tuple(getattr(args, key))
-    values["image_size"] = tuple(int(v) for v in values["image_size"])
-    base.update({k: getattr(args, k) for k in base if getattr(args, k) is not None})
+    from replication import config
+
+    schedule_keys = ("mode", "stages", "size_multiple", "resize_every", "adaptive", "hold", "image_size", *REG_KEYS)
+    updates = {"schedule": {k: getattr(args, k) for k in schedule_keys if getattr(args, k) is not None},
+               "model": {"name": args.model} if args.model else {}, "train": {"epochs": args.epochs} if args.epochs else {}}
+    if args.seed is not None:
+        updates["seed"] = args.seed
     try:
-        stages = schedule(args.mode, base["epochs"], base["stages"], size_multiple=base["size_multiple"],
-                          resize_every=args.resize_every, adaptive=args.adaptive, hold=args.hold,
-                          seed=args.seed, **values)
-    except ValueError as err:
+        cfg = resolve(config.load(None, profile=args.profile, updates=updates))
+        stages = plan(cfg).stages
+    except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    table = {"mode": args.mode, "model": None if args.profile else args.model, "profile": args.profile,
-             "epochs": base["epochs"], "stages": [asdict(s) for s in stages]}
+    table = {"mode": cfg.schedule.mode, "model": cfg.model.name, "profile": args.profile, "epochs": cfg.train.epochs,
+             "stages": [asdict(s) for s in stages]}
     print(json.dumps(table, indent=2))
     return 0

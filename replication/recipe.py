@@ -14,7 +14,7 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler, StepLRScheduler
 from torch.utils.data import Sampler, Subset
 
-from replication import models, progressive, results
+from replication import data, models, progressive, results
 from replication.config import Config
 
 
@@ -32,10 +32,11 @@ class EpochShuffle(Sampler):
         return iter(torch.randperm(self.n, generator=g).tolist())
 
 
-def stages_for(cfg: Config) -> list[progressive.Stage]:
-    s = cfg.schedule
-    return progressive.schedule(s.mode, cfg.train.epochs, s.stages, s.image_size, s.randaug_magnitude, s.mixup_alpha,
-                                s.dropout, s.size_multiple, s.resize_every, s.adaptive, s.hold, cfg.seed)
+def train_transform(cfg: Config, stage: progressive.Stage):
+    """The training transform of ``stage`` (its image size and RandAugment magnitude)."""
+    d = cfg.data
+    return data.train_transform(stage.image_size, randaug_magnitude=stage.randaug_magnitude,
+                                randaug_layers=d.randaug_layers, randaug_mmax=d.randaug_mmax, cutout=d.cutout, hflip=d.hflip)
 
 
 def base_dataset(ds):
@@ -49,7 +50,15 @@ def limit_dataset(ds, n: int, seed: int):
 
 
 def build_model(cfg: Config, num_classes: int) -> torch.nn.Module:
-    model = models.create_model(cfg.model.name, num_classes=num_classes, drop_path_rate=cfg.model.drop_path_rate)
+    """The registered model ``model.name``, or with ``model.blocks`` that block-string architecture."""
+    m = cfg.model
+    if m.blocks:
+        from replication.models.efficientnetv2 import EfficientNetV2
+
+        model = EfficientNetV2(tuple(m.blocks), stem=m.stem_channels, head=m.head_channels, num_classes=num_classes,
+                               drop_path_rate=m.drop_path_rate)
+    else:
+        model = models.create_model(m.name, num_classes=num_classes, drop_path_rate=m.drop_path_rate)
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.momentum = cfg.model.bn_momentum

@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from replication.config import ConfigError, atomic_write_text, file_mode
+import yaml
+
+from replication.config import Config, ConfigError, to_dict
 
 EPOCH_COLUMNS = (
     "epoch", "stage", "image_size", "randaug_magnitude", "mixup_alpha", "dropout", "lr",
@@ -43,6 +45,34 @@ SUMMARY_KEYS = (
     "num_processes", "resumed", "hardware", "versions", "git_commit",
 )
 REPO = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------- atomic files
+def atomic_write_text(path, text: str) -> None:
+    """Write via a temporary file in the same folder and ``os.replace`` (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600; a record is an ordinary file
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def save_config(cfg: Config, path) -> None:
+    """The resolved config as YAML (``config.from_dict`` reads it back exactly)."""
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 class RunError(RuntimeError):
@@ -171,7 +201,6 @@ def write_summary(path, summary: dict) -> None:
 def read_run(path) -> dict:
     """A run record as ``{"config": dict, "epochs": DataFrame, "summary": dict | None}``."""
     import pandas as pd
-    import yaml
 
     path = Path(path)
     summary = path / "summary.json"

@@ -15,6 +15,7 @@ continues a killed run and ends with the same metrics as an uninterrupted one (e
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -35,7 +36,7 @@ from replication import config as config_mod
 from replication import data, models, progressive, results
 from replication.config import Config, ConfigError
 from replication.recipe import (EpochShuffle, base_dataset, build_mixup, build_model, build_optimizer, build_scheduler,
-                                limit_dataset, set_mixup, stages_for)
+                                limit_dataset, set_mixup, train_transform)
 
 
 def _loader(ds, batch_size, sampler, cfg: Config, accelerator, drop_last):
@@ -110,7 +111,8 @@ def run(cfg: Config, resume: bool = False, hook=None, overwrite: bool = False) -
     transform, mixup and dropout are set) and "epoch_end"; ``info`` holds epoch, stage, model,
     optimizer, ema, mixup, train_dataset and loader. Tests use it to watch stage boundaries.
     """
-    config_mod.validate(cfg)
+    cfg = progressive.resolve(cfg)  # Table 6 values the config leaves open; validated
+    check_resources(cfg)
     # cpu=True when no accelerator is present, so that several CPU processes (torchrun or
     # `accelerate launch --multi_gpu`) form a gloo process group instead of running alone
     on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
@@ -130,6 +132,28 @@ def run(cfg: Config, resume: bool = False, hook=None, overwrite: bool = False) -
             lock.release()
 
 
+def check_resources(cfg: Config) -> None:
+    """Before any training: the model is registered (or given as blocks), the optimizer exists in
+    timm, the checkpoint to start from and both data splits are there."""
+    known = models.list_models()
+    if not cfg.model.blocks and cfg.model.name not in known:
+        close = difflib.get_close_matches(cfg.model.name, known, n=3)
+        raise ConfigError(f"model.name={cfg.model.name!r} is not a registered model; "
+                          f"{'did you mean ' + ', '.join(close) + '?' if close else 'see python -m replication models'}")
+    from timm.optim import list_optimizers
+
+    if cfg.optim.name not in list_optimizers():
+        close = difflib.get_close_matches(cfg.optim.name, list_optimizers(), n=3)
+        raise ConfigError(f"optim.name={cfg.optim.name!r} is not a timm optimizer; try {', '.join(close) or 'rmsproptf or adamw'}")
+    if cfg.model.init_checkpoint and not os.path.isfile(cfg.model.init_checkpoint):
+        raise ConfigError(f"model.init_checkpoint={cfg.model.init_checkpoint!r} does not exist; give the path of a .pt file")
+    for split in (cfg.data.train_split, cfg.data.eval_split):
+        try:
+            data.get_dataset(cfg.data.dataset, split)
+        except data.DataError as err:  # its message names the fix (e.g. `data prepare`)
+            raise ConfigError(f"data.dataset={cfg.data.dataset!r} (split {split!r}) is not available: {err}") from None
+
+
 def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
     out, ckpt_path = results.run_dir(cfg), results.checkpoint_dir(cfg) / "last.pt"
     rank, main = accelerator.process_index, accelerator.is_main_process
@@ -137,7 +161,7 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
         torch.set_num_threads(cfg.train.threads)
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    stages = stages_for(cfg)
+    plan = progressive.plan(cfg)
     d, t = cfg.data, cfg.train
     train_ds = limit_dataset(data.get_dataset(d.dataset, d.train_split), d.train_limit, cfg.seed)
     eval_ds = limit_dataset(data.get_dataset(d.dataset, d.eval_split), d.eval_limit, cfg.seed)
@@ -169,20 +193,16 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
     else:
         set_seed(cfg.seed + rank)  # augmentation, mixup, dropout differ between processes
         if main:
-            config_mod.save(cfg, out / "config.yaml")
+            results.save_config(cfg, out / "config.yaml")
     scheduler.step_update(state["global_step"])
     accelerator.wait_for_everyone()
 
     for epoch in range(state["epoch"], t.epochs):
-        stage = progressive.stage_at(stages, epoch)
-        base_dataset(train_ds).transform = data.train_transform(
-            stage.image_size, randaug_magnitude=stage.randaug_magnitude, randaug_layers=d.randaug_layers,
-            randaug_mmax=d.randaug_mmax, cutout=d.cutout, hflip=d.hflip)
+        stage = plan.stage(epoch)
+        base_dataset(train_ds).transform = train_transform(cfg, stage)
         models.set_dropout(accelerator.unwrap_model(model), stage.dropout)
         set_mixup(mixup, stage.mixup_alpha, d.cutmix)
         loader = _loader(train_ds, d.batch_size, EpochShuffle(len(train_ds), cfg.seed, epoch), cfg, accelerator, True)
-        sizes = (progressive.batch_sizes(cfg.schedule.image_size, cfg.schedule.size_multiple, cfg.seed, epoch, steps)
-                 if cfg.schedule.mode == "random-resize" and cfg.schedule.resize_every == 0 else None)
         info = dict(epoch=epoch, stage=stage, model=accelerator.unwrap_model(model), optimizer=optimizer, ema=ema,
                     mixup=mixup, train_dataset=base_dataset(train_ds), loader=loader)
         if hook:
@@ -190,8 +210,8 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
         row = {"epoch": epoch + 1, "stage": stage.index + 1, "image_size": stage.image_size,
                "randaug_magnitude": stage.randaug_magnitude, "mixup_alpha": stage.mixup_alpha, "dropout": stage.dropout}
         loss, seconds, state["global_step"] = train_epoch(
-            cfg, accelerator, model, optimizer, scheduler, ema, loader, steps, state["global_step"], mixup,
-            hard_loss, soft_loss, sizes, desc=f"ep {epoch + 1}/{t.epochs} st {stage.index + 1}")
+            cfg, accelerator, model, optimizer, scheduler, ema, loader, plan.steps(epoch, steps), state["global_step"],
+            mixup, hard_loss, soft_loss, desc=f"ep {epoch + 1}/{t.epochs} st {stage.index + 1}")
         _sync_ema(accelerator, ema)
         images = steps * global_batch
         row.update(lr=float(f"{optimizer.param_groups[0]['lr']:.8g}"), train_loss=loss, epoch_seconds=round(seconds, 3),
@@ -226,23 +246,27 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
     return summary
 
 
-def train_epoch(cfg, accelerator, model, optimizer, scheduler, ema, loader, steps, global_step, mixup,
-                hard_loss, soft_loss, sizes=None, desc=""):
-    """One epoch of ``steps`` optimizer steps; returns (mean loss, seconds, global step)."""
+def train_epoch(cfg, accelerator, model, optimizer, scheduler, ema, loader, plan, global_step, mixup,
+                hard_loss, soft_loss, desc=""):
+    """One epoch, one optimizer step per entry of ``plan`` (``progressive.Step``: the batch's image
+    size, mixup alpha and dropout); returns (mean loss, seconds, global step)."""
     model.train()
-    s, total, seen = cfg.schedule, torch.zeros((), device=accelerator.device), 0
+    steps, total, seen = len(plan), torch.zeros((), device=accelerator.device), 0
+    current = None  # the first batch sets mixup and dropout (a per-batch plan may start away from the stage)
     bar = tqdm(total=steps, desc=desc, leave=False, dynamic_ncols=True,
                disable=not (cfg.train.progress and accelerator.is_main_process))
     start = time.perf_counter()
     for step, (x, y) in enumerate(loader):
         if step >= steps:
             break
-        if sizes is not None:  # random resize per batch: the loader runs at the largest size
-            x = F.interpolate(x, size=(sizes[step], sizes[step]), mode="bilinear", antialias=True, align_corners=False)
-            if s.adaptive:
-                reg = progressive.batch_regularization(s.image_size, sizes[step], s.mixup_alpha, s.dropout)
-                set_mixup(mixup, reg["mixup_alpha"], cfg.data.cutmix)
-                models.set_dropout(accelerator.unwrap_model(model), reg["dropout"])
+        want = plan[step]
+        if want.image_size != x.shape[-1]:  # per-batch random resize: the loader runs at the largest size
+            x = F.interpolate(x, size=(want.image_size, want.image_size), mode="bilinear", antialias=True,
+                              align_corners=False)
+        if want != current:
+            set_mixup(mixup, want.mixup_alpha, cfg.data.cutmix)
+            models.set_dropout(accelerator.unwrap_model(model), want.dropout)
+            current = want
         if cfg.train.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if mixup.mixup_enabled:

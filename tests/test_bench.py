@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from replication import bench, data
+from replication import data
+from replication.study import bench
 from replication.config import ConfigError
 from replication.data import datasets
 from replication.report import bench_section
@@ -18,7 +19,7 @@ STAMP = ("hardware", "cpu_count", "torch", "timm", "git_commit", "profile", "mod
 
 
 def test_synthetic_dataset_follows_the_transform_size():
-    ds = data.get_dataset("synthetic", "train", data.train_transform(48, randaug_magnitude=5))
+    ds = data.get_dataset("synthetic", "train", data.train_transform(48, randaug_magnitude=5, randaug_mmax=30))
     x, y = ds[13]
     assert x.shape == (3, 48, 48) and y == 13 % 10 and len(ds) == 10_000 and len(ds.classes) == 10
     ds.transform = data.eval_transform(40)

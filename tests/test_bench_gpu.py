@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from replication import bench_gpu, experiments
+from replication.study import bench_gpu, experiments
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "bench" / "gpu.sh"
@@ -34,7 +34,7 @@ def test_speed_jobs_expands_the_notebook_parameters():
 
 
 def test_gpu_plan_follows_the_profile_most_valuable_first():
-    profile = yaml.safe_load(bench_gpu.PROFILE.read_text())
+    profile = bench_gpu.load_profile("gpu")
     jobs = bench_gpu.plan(profile, tiny=False, models=None)
     tables = [j["table"] for j in jobs]
     assert tables == sorted(tables, key=bench_gpu.PRIORITY.index) and tables[0] == "T7"
@@ -67,7 +67,7 @@ def test_tiny_run_writes_rows_for_every_list(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     folder = tmp_path / "bench" / "cpu"
     frame = pd.read_csv(folder / "speed.csv")
-    profile = yaml.safe_load(bench_gpu.PROFILE.read_text())
+    profile = bench_gpu.load_profile("gpu")
     for kind, models in (("inference", profile["latency_models"][:3] + profile["throughput_models"][:3]),
                          ("train", profile["train_models"][:3] + profile["fused_models"][:3] + [profile["t2_model"]]),
                          ("memory", [profile["t2_model"]])):
@@ -94,7 +94,7 @@ def test_refuses_without_cuda_unless_tiny(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_time_limit_stops_starting_jobs(tmp_path):
-    planned = len(bench_gpu.plan(yaml.safe_load(bench_gpu.PROFILE.read_text()), tiny=True, models=None))
+    planned = len(bench_gpu.plan(bench_gpu.load_profile("gpu"), tiny=True, models=None))
     out = _script("--tiny", "--output-dir", tmp_path, "--time-limit", 0)
     assert out.returncode == 0, out.stderr
     assert f"{planned} of {planned} jobs skipped" in out.stdout and "run bench/gpu.sh again" in out.stdout
@@ -105,13 +105,12 @@ def test_time_limit_stops_starting_jobs(tmp_path):
 
 
 @pytest.mark.timeout(60)
-def test_a_failing_job_is_reported_and_the_rest_still_run(tmp_path, capsys, one_thread):
-    profile = yaml.safe_load(bench_gpu.PROFILE.read_text())
+def test_a_failing_job_is_reported_and_the_rest_still_run(tmp_path, capsys, one_thread, monkeypatch):
+    profile = bench_gpu.load_profile("gpu")
     profile.update(t2_image_sizes=[], latency_models=["efficientnetv2_b0", "no_such_model"], throughput_models=[],
                    train_models=[], fused_models=[])
-    path = tmp_path / "profile.yaml"
-    path.write_text(yaml.safe_dump(profile))
-    assert bench_gpu.main(["--tiny", "--profile", str(path), "--output-dir", str(tmp_path)]) == 1
+    monkeypatch.setattr(bench_gpu, "load_profile", lambda name: profile)
+    assert bench_gpu.main(["--tiny", "--output-dir", str(tmp_path)]) == 1
     out = capsys.readouterr()
     assert "FAILED inference no_such_model" in out.out and "1 measured" in out.out and "no_such_model" in out.err
     folder = tmp_path / "bench" / bench_gpu.device_folder(torch)
@@ -119,10 +118,13 @@ def test_a_failing_job_is_reported_and_the_rest_still_run(tmp_path, capsys, one_
     assert "no_such_model" in json.loads((folder / "environment.json").read_text())["jobs"]["failed"][0]
 
 
-def test_a_profile_without_the_notebook_parameters_is_refused(tmp_path, capsys):
-    path = tmp_path / "profile.yaml"
-    path.write_text("profile: gpu\nlatency_models: [efficientnetv2_s]\n")
-    assert bench_gpu.main(["--tiny", "--profile", str(path), "--output-dir", str(tmp_path)]) == 2
+def test_a_profile_without_the_knobs_is_refused(tmp_path, capsys, monkeypatch):
+    from replication.study import spec
+
+    assert bench_gpu.main(["--tiny", "--profile", "laptop", "--output-dir", str(tmp_path)]) == 2
+    assert "unknown profile 'laptop'" in capsys.readouterr().err
+    monkeypatch.setattr(spec, "knobs", lambda profile, family: {"latency_models": ["efficientnetv2_s"]})
+    assert bench_gpu.main(["--tiny", "--output-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert str(path) in err and "t2_model" in err and "warmup" in err
+    assert "studies/gpu.yaml" in err and "t2_model" in err and "warmup" in err
     assert not (tmp_path / "bench").exists()

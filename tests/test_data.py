@@ -62,7 +62,7 @@ def test_unknown_dataset_and_split():
 
 # ---- the bundled tiny dataset and transforms ----------------------------------------------------
 def test_tiny_dataset_works_without_setup():
-    ds = get_dataset("imagenette_tiny", "train", train_transform(32, randaug_magnitude=10))
+    ds = get_dataset("imagenette_tiny", "train", train_transform(32, randaug_magnitude=10, randaug_mmax=30))
     x, y = ds[0]
     assert x.shape == (3, 32, 32) and 0 <= y < 10 and len(ds) == 320 and len(ds.classes) == 10
     assert sorted(set(ds.targets)) == list(range(10))
@@ -70,13 +70,15 @@ def test_tiny_dataset_works_without_setup():
 
 
 def test_transforms_record_their_settings_and_reject_bad_values():
-    tf = train_transform(48, randaug_magnitude=15, cutout=True)
+    from replication.config import DataConfig
+
+    tf = train_transform(48, randaug_magnitude=15, randaug_mmax=DataConfig.randaug_mmax, cutout=True)
     assert (tf.image_size, tf.randaug_magnitude, tf.cutout) == (48, 15, True)
     ra = [t for t in tf.transforms if type(t).__name__ == "RandAugment"][0]
     assert ra.ops[0].magnitude == 15 and ra.ops[0].magnitude_max == 30  # 15 is not clipped to 10
     assert "RandAugment" not in repr(train_transform(48, randaug_magnitude=0))
-    with pytest.raises(ValueError, match="randaug_magnitude=40 is outside"):
-        train_transform(48, randaug_magnitude=40)
+    with pytest.raises(ValueError, match="randaug_mmax is needed"):  # the cap has one default: the config's
+        train_transform(48, randaug_magnitude=15)
     ds = get_dataset("imagenette_tiny", "eval", eval_transform(40))
     assert ds[0][0].shape == (3, 40, 40)
 

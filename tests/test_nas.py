@@ -5,8 +5,10 @@ import random
 
 import pytest
 import torch
+import yaml
 
-from replication import measure, models, nas
+from replication import measure, models
+from replication.study import nas
 
 
 @pytest.fixture(autouse=True)
@@ -120,7 +122,9 @@ def test_evaluator_writes_resumable_run_records(tmp_path):
     assert tuple(ref["blocks"]) == nas.backbone_arch("efficientnetv2_b0").blocks and ref["params_ratio"] == 1.0
     assert tuple(json.loads((tmp_path / "results/nas/sample000/summary.json").read_text())["blocks"]) == \
         nas.sample(0, 0).blocks
-    assert not [n for n in models.list_models() if n.startswith("nas_")]  # registration is undone
+    assert not [n for n in models.list_models() if n.startswith("nas_")]  # nothing registered: model.blocks
+    saved = yaml.safe_load((tmp_path / "results/nas/sample000/config.yaml").read_text())["model"]
+    assert tuple(saved["blocks"]) == nas.sample(0, 0).blocks and saved["stem_channels"] == nas.sample(0, 0).stem
     # finished samples are skipped: a second call reads the records back without training
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.json")}
     again = nas.search(**kwargs)

@@ -13,14 +13,12 @@ import nbformat
 import pytest
 import yaml
 
-from replication import experiments, runbook
-from replication.report import measured
+from replication.study import experiments, runbook
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT_NBS = sorted((REPO / "notebooks" / "experiments").glob("*.ipynb"))
 FIGURE_NBS = sorted((REPO / "notebooks" / "figures").glob("*.ipynb"))
 ALL_NBS = EXPERIMENT_NBS + FIGURE_NBS
-PROFILES = REPO / "notebooks" / "profiles"
 
 
 def _parameters_cell(path: Path):
@@ -30,13 +28,20 @@ def _parameters_cell(path: Path):
     return nb, cells[0]
 
 
-def _names(cell) -> list[str]:
-    return [node.target.id for node in ast.parse(cell.source).body]
-
-
 def test_notebook_sets_are_complete():
     assert [p.stem for p in EXPERIMENT_NBS] == sorted(runbook.EXPERIMENT_ORDER)
     assert [p.stem for p in FIGURE_NBS] == ["figure01", "figure03", "figure05", "figure06", "tables"]
+
+
+def test_notebooks_are_generated_from_their_sources():
+    assert runbook.sync_notebooks(check=True) == []
+    source = REPO / "notebooks" / "figures" / "figure06.py"
+    edited = source.read_text().replace("include_smoke = False", "include_smoke = True")
+    folder = REPO / "build" / "sync_check" / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "figure06.py").write_text(edited)
+    (folder / "figure06.ipynb").write_text((REPO / "notebooks" / "figures" / "figure06.ipynb").read_text())
+    assert runbook.sync_notebooks(check=True, folder=folder.parent) == [folder / "figure06.ipynb"]  # it can fail
 
 
 @pytest.mark.parametrize("path", ALL_NBS, ids=lambda p: p.name)
@@ -46,53 +51,53 @@ def test_committed_notebook_is_clean(path):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name} carries outputs"
-    # every line of the parameters cell is `name: type = <literal>  # help`: no derived values
-    for node in ast.parse(params.source).body:
-        assert isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name), ast.dump(node)
+    for node in ast.parse(params.source).body:  # plain literals: no derived values in the parameters cell
+        assert isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name), ast.dump(node)
         ast.literal_eval(node.value)
 
 
-def test_generator_and_committed_notebooks_agree():
-    out = subprocess.run([sys.executable, str(REPO / "notebooks" / "build_notebooks.py"), "--check"],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-
-
 @pytest.mark.parametrize("path", EXPERIMENT_NBS, ids=lambda p: p.name)
-def test_help_notebook_lists_every_parameter_and_profiles_set_them_all(path):
+def test_parameters_and_their_help_come_from_the_spec(path):
     _, params = _parameters_cell(path)
-    names = _names(params)
-    assert {"profile", "output_dir"} <= set(names)
+    lines = params.source.splitlines()
+    names = [line.split("=")[0].strip() for line in lines]
+    assert names[0] == "study" and set(names) <= set(experiments.PARAMETERS)
+    for line, name in zip(lines, names):
+        assert line.endswith(f"# {experiments.PARAMETERS[name][2]}"), line
     out = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook", str(path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     for name in names:
         assert f"  {name}: " in out.stdout, f"--help-notebook does not list {name}"
-    for profile in ("smoke", "cpu", "gpu"):
-        data = yaml.safe_load((PROFILES / profile / f"{path.stem}.yaml").read_text())
-        assert set(data) == set(names), f"{profile}/{path.stem}.yaml must set exactly the notebook's parameters"
-        assert data["profile"] == profile
 
 
-def test_experiment_names_are_shared_by_notebooks_and_report():
-    assert experiments.EXPERIMENTS == measured.EXPERIMENTS
-    _, cell = _parameters_cell(REPO / "notebooks" / "experiments" / "transfer.ipynb")
-    assert f"source_experiment: str = {experiments.EXPERIMENTS['progressive']!r}" in cell.source
+@pytest.mark.parametrize("values,needle", [
+    ({"study": "smoke", "arms": "P", "seeds": [], "root": ""}, "notebook parameter arms='P': expected a list of str"),
+    ({"study": "smoke", "arms": [], "seeds": 0, "root": ""}, "notebook parameter seeds=0: expected a list of int"),
+    ({"study": "smoke", "arms": [], "seeds": ["0"], "root": ""}, "seeds=\\['0'\\]"),
+    ({"study": 1, "arms": [], "seeds": [], "root": ""}, "notebook parameter study=1: expected a str"),
+    ({"study": "smoke", "arms": [], "seeds": [], "root": "", "samplez": 3}, "\\['samplez'\\] unknown to the progressive"),
+])
+def test_notebook_parameters_of_the_wrong_shape_are_named(values, needle):
+    with pytest.raises(ValueError, match=needle):
+        experiments.check_parameters(values, "progressive")
+    experiments.check_parameters({"study": "smoke", "arms": ["P"], "seeds": [0], "root": "", "np": pytest}, "progressive")
+    with pytest.raises(ValueError, match="unknown to the static notebook"):
+        experiments.check_parameters({"study": "smoke", "root": "", "arms": []}, "static")
 
 
-def test_unknown_profile_key_is_refused(tmp_path):
-    profiles = tmp_path / "profiles"
-    (profiles / "smoke").mkdir(parents=True)
-    (profiles / "smoke" / "nas.yaml").write_text("profile: smoke\nsamplez: 3\n")
+def test_unknown_set_key_is_refused(tmp_path):
     with pytest.raises(runbook.NotebookFailure, match="samplez"):
-        runbook.experiment_jobs("smoke", tmp_path / "build", only=["nas"], profiles_dir=profiles)
+        runbook.experiment_jobs("smoke", tmp_path / "build", only=["nas"], overrides={"samplez": 3})
+    (job,) = runbook.experiment_jobs("cpu", tmp_path / "build", only=["progressive"], overrides={"seeds": [0]})
+    assert job[2] == {"study": "cpu", "seeds": [0]}
 
 
 def _cli(*args, timeout=600):
     # one thread per process: on 2 shared cores, oversubscribed OpenMP threads slow torch down by 10-50x
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "replication.runbook", *map(str, args)], cwd=REPO,
+    out = subprocess.run([sys.executable, "-m", "replication", *map(str, args)], cwd=REPO,
                          capture_output=True, text=True, timeout=timeout, env=env)
     return out, time.perf_counter() - start
 
@@ -101,8 +106,7 @@ def _cli(*args, timeout=600):
 def smoke_results(tmp_path_factory):
     """Every experiment notebook executed top to bottom under the smoke profile (into a tmp folder)."""
     root = tmp_path_factory.mktemp("smoke")
-    out, seconds = _cli("experiments", "--profile", "smoke", "--build", root / "build", "--set",
-                        f"output_dir={root / 'results'}", f"checkpoint_dir={root / 'checkpoints'}")
+    out, seconds = _cli("experiments", "--profile", "smoke", "--build", root / "build", "--set", f"root={root}")
     assert out.returncode == 0, out.stdout + out.stderr
     print(f"experiments --profile smoke: {seconds:.1f} s")
     return root
@@ -114,7 +118,7 @@ def test_experiment_notebooks_run_under_smoke_and_are_resumable(smoke_results):
     for path in ("static/params_macs.csv", "static/table04.csv", "static/datasets.csv", "bench/speed_smoke.csv",
                  "nas/STATUS.yaml"):
         assert (results / path).is_file(), path
-    for experiment in ("t05_size_aug", "t12_progressive", "t13_adaptive_reg", "t08_transfer"):
+    for experiment in ("t05_size_aug", "t12_progressive", "t08_transfer"):
         summaries = list((results / experiment).glob("*/summary.json"))
         assert summaries, experiment
         assert json.loads(summaries[0].read_text())["status"] == "complete"
@@ -123,8 +127,7 @@ def test_experiment_notebooks_run_under_smoke_and_are_resumable(smoke_results):
     # a second pass skips finished runs: the summaries are left untouched
     stamp = {p: p.stat().st_mtime_ns for p in results.glob("*/*/summary.json")}
     out, _ = _cli("experiments", "--profile", "smoke", "--only", "size_augmentation", "--build",
-                  smoke_results / "build", "--set", f"output_dir={results}",
-                  f"checkpoint_dir={smoke_results / 'checkpoints'}")
+                  smoke_results / "build", "--set", f"root={smoke_results}")
     assert out.returncode == 0, out.stderr
     assert {p: p.stat().st_mtime_ns for p in results.glob("*/*/summary.json")} == stamp
 
@@ -146,14 +149,15 @@ def test_make_figures_writes_every_figure_table_and_the_report(smoke_results, tm
     html = (tmp_path / "build" / "report.html").read_text()
     assert "Claims ledger" in html and "data:image/png;base64" in html  # images embedded
     assert "from replication" not in html and "build_figure" not in html  # no code shown
-    # smoke runs were included on request: our side of Table 13 is filled, and nothing is judged on 1 seed
-    assert "progressive_adaptive" not in report and "efficientnetv2_b0" in report
+    # smoke runs were included on request, and nothing is judged on 1 seed
+    assert "efficientnetv2_b0" in report
 
 
 @pytest.mark.timeout(300)
 def test_a_broken_notebook_fails_the_command_naming_notebook_and_cell(tmp_path):
     nb = nbformat.read(REPO / "notebooks" / "figures" / "figure06.ipynb", as_version=4)
     nb.cells.insert(2, nbformat.v4.new_code_cell("raise RuntimeError('deliberately broken')"))
+    nb.cells[2].id = "broken-cell"
     folder = tmp_path / "notebooks"
     folder.mkdir()
     nbformat.write(nb, folder / "broken.ipynb")

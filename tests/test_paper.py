@@ -113,7 +113,7 @@ def _t13_results(root: Path, adaptive_gain: float, profile: str = "cpu"):
             top1 = 80.0 + noise + (adaptive_gain if arm in ("adaptive", "radaptive") else 0.0)
             config = {"profile": profile, "seed": seed, "model": {"name": "efficientnetv2_b0"}, "schedule": schedule,
                       "data": {"dataset": "imagenette"}, "train": {"epochs": 3}}
-            _run(root, "t13_adaptive_reg", f"{arm}_seed{seed}", config, top1)
+            _run(root, "t12_progressive", f"{arm}_seed{seed}", config, top1)
 
 
 @pytest.mark.parametrize("gain, expected", [(1.0, v.REPRODUCED), (-1.0, v.NOT_REPRODUCED)])
@@ -133,8 +133,8 @@ def test_smoke_runs_are_never_evidence(tmp_path):
     from replication import report
 
     _t13_results(tmp_path, 1.0, profile="smoke")
-    assert collect.Results(tmp_path).runs("t13_adaptive_reg").empty
-    assert not collect.Results(tmp_path, include_smoke=True).runs("t13_adaptive_reg").empty
+    assert collect.Results(tmp_path).runs("t12_progressive").empty
+    assert not collect.Results(tmp_path, include_smoke=True).runs("t12_progressive").empty
     item = report.build_item("T13", collect.Results(tmp_path))
     assert item.frame["ours_gain_pct"].isna().all() and item.missing
 

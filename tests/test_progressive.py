@@ -28,12 +28,12 @@ def test_defaults_match_the_transcribed_table6():
     for row in rows:
         name = "efficientnetv2_" + row["model"].split("-")[1].lower()
         end = 0 if row["stage"].startswith("min") else 1
-        d = P.PAPER_DEFAULTS[name]
+        d = P.paper_defaults()[name]
         assert d["image_size"][end] == float(row["image_size_px"])
         assert d["randaug_magnitude"][end] == float(row["randaug_magnitude"])
         assert d["mixup_alpha"][end] == float(row["mixup_alpha"])
         assert d["dropout"][end] == float(row["dropout_rate"])
-    assert len(rows) == 2 * len(P.PAPER_DEFAULTS)
+    assert len(rows) == 2 * len(P.paper_defaults())
 
 
 def test_paper_mode_v2s_table6():
@@ -102,12 +102,19 @@ def test_random_resize_adaptive_regularization_follows_size():
 def test_random_resize_per_batch():
     (st,) = run("random-resize", epochs=5, resize_every=0, size_multiple=8)
     assert st.epochs == 5 and st.image_size == 296  # the loader runs at the largest (snapped) size
-    sizes = P.batch_sizes((128, 300), 8, seed=0, epoch=2, steps=100)
-    assert sizes == P.batch_sizes((128, 300), 8, seed=0, epoch=2, steps=100)
-    assert sizes != P.batch_sizes((128, 300), 8, seed=0, epoch=3, steps=100)
+    plan = P.Plan([st], per_batch=True, image_size=(128, 300), mixup_alpha=(0, 0.4), dropout=(0.1, 0.5),
+                  size_multiple=8, adaptive=True)
+    steps = plan.steps(2, 100)
+    assert steps == plan.steps(2, 100) and steps != plan.steps(3, 100)  # seeded by (seed, epoch)
+    sizes = [s.image_size for s in steps]
     assert all(s % 8 == 0 and 128 <= s <= 296 for s in sizes) and len(set(sizes)) > 5
-    assert P.batch_regularization((128, 300), 128, (0, 0.4), (0.1, 0.5)) == {"mixup_alpha": 0, "dropout": 0.1}
-    assert P.batch_regularization((128, 300), 300, (0, 0.4), (0.1, 0.5)) == pytest.approx({"mixup_alpha": 0.4, "dropout": 0.5})
+    for s in steps:  # adaptive: mixup and dropout follow the drawn size
+        t = (s.image_size - 128) / (300 - 128)
+        assert (s.mixup_alpha, s.dropout) == pytest.approx((0.4 * t, 0.1 + 0.4 * t), abs=1e-6)
+    fixed = P.Plan([st], per_batch=True, image_size=(128, 300), size_multiple=8).steps(2, 100)
+    assert [s.image_size for s in fixed] == sizes and {(s.mixup_alpha, s.dropout) for s in fixed} == {(st.mixup_alpha, st.dropout)}
+    staged = run("paper", epochs=8)
+    assert P.Plan(staged).steps(5, 3) == [P.Step(staged[2].image_size, staged[2].mixup_alpha, staged[2].dropout)] * 3
 
 
 def test_sizes_snap_to_the_multiple():
@@ -115,7 +122,7 @@ def test_sizes_snap_to_the_multiple():
     assert col(st, "image_size") == [128, 192, 240, 304]  # 186.7 -> 192, 245.3 -> 240
     off = P.schedule("official", 350, 4, **{**P.model_defaults("efficientnetv2_s", "official"), "image_size": (128, 304)},
                      size_multiple=8)
-    assert all(s % 8 == 0 for s in col(off, "image_size"))
+    assert col(off, "image_size") == [172, 216, 260, 304]  # the released code's int(), never snapped
 
 
 def test_stage_lookup_and_errors():
@@ -135,7 +142,8 @@ def test_stage_lookup_and_errors():
 
 
 def test_cli_prints_the_stage_table(capsys):
-    assert main(["schedule", "--mode", "paper", "--model", "efficientnetv2_s", "--epochs", "350", "--stages", "4"]) == 0
+    assert main(["schedule", "--mode", "paper", "--model", "efficientnetv2_s", "--epochs", "350", "--stages", "4",
+                 "--size-multiple", "1"]) == 0
     table = json.loads(capsys.readouterr().out)
     assert [s["image_size"] for s in table["stages"]] == [128, 185, 243, 300]
     assert table["stages"][0]["randaug_magnitude"] == 5 and table["stages"][-1]["dropout"] == 0.3
@@ -145,9 +153,25 @@ def test_cli_prints_the_stage_table(capsys):
     assert {s["dropout"] for s in table["stages"]} == {0.2}
 
 
+@pytest.mark.parametrize("model", ["efficientnetv2_s", "efficientnetv2_m", "efficientnetv2_l"])
+@pytest.mark.parametrize("mode", ["paper", "official"])
+def test_the_schedule_command_and_the_trainer_resolve_the_same_table(capsys, model, mode):
+    from replication import config
+
+    assert main(["schedule", "--profile", "gpu", "--mode", mode, "--model", model]) == 0
+    printed = json.loads(capsys.readouterr().out)["stages"]
+    cfg = P.resolve(config.load(config.CONFIGS_DIR / f"{'progressive' if mode == 'paper' else 'official'}.yaml",
+                                [f"model.name={model}"], profile="gpu"))
+    assert printed == [vars(s) for s in P.plan(cfg).stages]
+    if mode == "official":  # the released configs' values, not Table 6's
+        assert {s["dropout"] for s in printed} == {P.OFFICIAL_DEFAULTS[model]["dropout"][1]}
+        assert printed[-1]["randaug_magnitude"] == P.OFFICIAL_DEFAULTS[model]["randaug_magnitude"][1]
+
+
 def test_cli_needs_values_for_models_without_defaults(capsys):
     assert main(["schedule", "--model", "efficientnetv2_b0"]) == 2
-    assert "--image-size" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "schedule.image_size" in err and "values_from" in err
     assert main(["schedule", "--model", "efficientnetv2_b0", "--epochs", "8", "--image-size", "64", "128",
                  "--randaug-magnitude", "5", "15", "--mixup-alpha", "0", "0", "--dropout", "0.1", "0.3",
                  "--size-multiple", "16"]) == 0
@@ -157,7 +181,7 @@ def test_cli_needs_values_for_models_without_defaults(capsys):
 def test_cli_takes_values_from_a_profile(capsys):
     from replication import config
 
-    cfg = config.load(None, ["profile=cpu"], check_resources=False)
+    cfg = config.load(profile="cpu")
     assert main(["schedule", "--profile", "cpu"]) == 0
     table = json.loads(capsys.readouterr().out)
     s = cfg.schedule

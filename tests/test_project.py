@@ -1,6 +1,7 @@
 """Project plumbing: pins in sync, CLI help for every command, Makefile targets, layout."""
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -47,13 +48,161 @@ def test_makefile_targets_and_readme_commands():
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
 
-@pytest.mark.parametrize("command", ["data", "models", "info", "schedule", "train", "bench"])
+from replication.__main__ import COMMANDS  # noqa: E402
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_cli_help(command):
     out = subprocess.run([sys.executable, "-m", "replication", command, "--help"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "usage:" in out.stdout
 
 
-def test_cli_without_command_lists_commands():
+def test_cli_without_command_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "replication"], capture_output=True, text=True)
-    assert out.returncode == 0 and "schedule" in out.stdout and "data" in out.stdout
+    assert out.returncode == 0
+    listed = re.findall(r"^    (\S+)", out.stdout, re.M)
+    assert set(COMMANDS) <= set(listed), set(COMMANDS) - set(listed)
+
+
+def test_one_command_line_no_module_entry_points():
+    """Every command goes through `python -m replication`: no module of the package runs on its own."""
+    for path in sorted((REPO / "replication").rglob("*.py")):
+        if path.name != "__main__.py":
+            assert '__name__ == "__main__"' not in path.read_text(), path
+
+
+# ---- layout: the subject at the root, the study layer above it, no import circles -----------------
+def _imports(path: Path) -> set[str]:
+    """Modules of the package that ``path`` imports (at any depth: function-level imports count)."""
+    package = "replication." + ".".join(path.relative_to(REPO / "replication").with_suffix("").parts)
+    package = package.removesuffix(".__init__")
+    base = package if path.name == "__init__.py" else package.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = base.split(".")
+                mod = ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            names = [f"{mod}.{a.name}" for a in node.names]
+            found |= {n for n in names if _module_file(n)} or {mod}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return {m for m in found if m.startswith("replication") and _module_file(m)}
+
+
+def _module_file(name: str) -> Path | None:
+    path = REPO / Path(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _graph() -> dict[str, set[str]]:
+    graph = {}
+    for path in sorted((REPO / "replication").rglob("*.py")):
+        name = "replication." + ".".join(path.relative_to(REPO / "replication").with_suffix("").parts)
+        name = name.removesuffix(".__init__")
+        graph[name] = {m for m in _imports(path) if m != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_import_circle_and_the_config_schema_is_a_leaf():
+    graph = _graph()
+    # a package imports its own modules ("replication.data" -> "replication.data.archive"); that is not a circle
+    flat = {k: {m for m in v if not m.startswith(k + ".") and not k.startswith(m + ".")} for k, v in graph.items()}
+    assert _cycle(flat) is None, f"import circle: {' -> '.join(_cycle(flat))}"
+    assert graph["replication.config"] == set(), graph["replication.config"]
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the walker finds a circle
+
+
+def test_the_subject_does_not_import_the_study_layer():
+    graph = _graph()
+    subject = [m for m in graph if not m.startswith(("replication.study", "replication.report", "replication.__main__"))]
+    for module in subject:
+        above = {m for m in graph[module] if m.startswith(("replication.study", "replication.report"))}
+        assert not above, f"{module} imports {above}"
+
+
+def test_the_module_index_names_every_module():
+    index = (REPO / "replication" / "__init__.py").read_text()
+    for path in sorted((REPO / "replication").iterdir()):
+        if (path.suffix == ".py" and not path.name.startswith("_")) or (path / "__init__.py").is_file() \
+                or path.name == "studies":
+            assert re.search(rf"^  {path.stem}\b", index, re.M), f"replication/__init__.py does not list {path.stem}"
+
+
+# ---- one place for each value ---------------------------------------------------------------------
+def _files(*suffixes):
+    return [p for p in sorted(REPO.glob("**/*")) if p.suffix in suffixes and p.is_file()
+            and not any(part in (".venv", "build", ".git", "results", "figures") for part in p.relative_to(REPO).parts)
+            and "paper_data" not in p.parts]
+
+
+def test_experiment_names_and_profile_values_are_written_once():
+    from replication.study.spec import EXPERIMENTS
+
+    texts = {p: p.read_text() for p in _files(".py", ".yaml", ".sh", ".ipynb", ".md")
+             if p.name != "REPORT.md" and "tests" not in p.relative_to(REPO).parts}
+    for name in set(EXPERIMENTS.values()) - {"static", "bench", "nas"}:  # those three are plain words too
+        places = [str(p.relative_to(REPO)) for p, t in texts.items() if re.search(rf"\b{name}\b", t)
+                  and p.suffix in (".py", ".yaml")]
+        assert places == ["replication/study/spec.py"], f"{name} is written in {places}"
+    profiles = sorted(p.stem for p in (REPO / "replication" / "studies").glob("*.yaml"))
+    assert profiles == ["cpu", "gpu", "smoke"]
+    assert not (REPO / "replication" / "profiles").exists() and not (REPO / "notebooks" / "profiles").exists()
+
+
+def test_table6_values_are_read_from_the_transcription_only():
+    from replication import progressive
+
+    assert not hasattr(progressive, "PAPER_DEFAULTS")
+    table6 = progressive.paper_defaults()
+    pairs = ("image_size", "randaug_magnitude", "mixup_alpha", "dropout")
+    for path in _files(".yaml"):
+        for node in _mappings(yaml.safe_load(path.read_text())):
+            if all(k in node for k in pairs):
+                values = {k: tuple(node[k]) for k in pairs}
+                assert values not in table6.values(), f"{path} writes a Table 6 row again"
+    for path in _files(".py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "dict" and node.keywords:
+                try:
+                    values = {k.arg: tuple(ast.literal_eval(k.value)) for k in node.keywords}
+                except (ValueError, TypeError):
+                    continue
+                assert values not in table6.values(), f"{path}:{node.lineno} types a Table 6 row again"
+
+
+def _mappings(node):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _mappings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _mappings(value)

@@ -133,13 +133,13 @@ def verify(name: str, images: bool = False) -> dict:
             "images_decoded": images, "ok": True}
 
 
-def decode_speed(name: str, image_size: int, randaug_magnitude: float = 0, split: str = "train",
-                 images: int = 400, draft: bool = False, cache: bool = False, **transform_kwargs) -> dict:
-    """Images/s of decode + train transform in this process (one core): is the input pipeline a bottleneck?
-    ``cache``: time it with the images already in the decoded cache; ``transform_kwargs`` go to
-    ``train_transform`` (randaug_layers, randaug_mmax, cutout, hflip)."""
+def decode_speed(name: str, transform, split: str = "train", images: int = 400, draft: bool = False,
+                 cache: bool = False) -> dict:
+    """Images/s of decode + ``transform`` in this process (one core): is the input pipeline a
+    bottleneck? ``cache``: time it with the images already in the decoded cache."""
     import time
-    ds = get_dataset(name, split, train_transform(image_size, randaug_magnitude=randaug_magnitude, **transform_kwargs))
+    ds = get_dataset(name, split, transform)
+    image_size, randaug_magnitude = transform.image_size, transform.randaug_magnitude
     ds.draft_size = image_size if draft else None
     ds.cache_decoded = cache
     step = max(1, len(ds) // images)
@@ -197,5 +197,11 @@ def add_commands(subparsers) -> None:
     sp.add_argument("--images", type=int, default=400)
     sp.add_argument("--draft", action="store_true", help="let libjpeg decode at a reduced scale")
     sp.add_argument("--cache", action="store_true", help="time it from the decoded cache (data.cache_decoded)")
-    sp.set_defaults(func=_run(lambda a: decode_speed(a.name, a.image_size, a.randaug_magnitude, images=a.images,
-                                                     draft=a.draft, cache=a.cache)))
+    sp.set_defaults(func=_run(lambda a: decode_speed(a.name, _speed_transform(a), images=a.images, draft=a.draft,
+                                                     cache=a.cache)))
+
+
+def _speed_transform(args):
+    from replication.config import DataConfig
+
+    return train_transform(args.image_size, randaug_magnitude=args.randaug_magnitude, randaug_mmax=DataConfig.randaug_mmax)

@@ -14,6 +14,17 @@ def add_commands(subparsers) -> None:
     q.add_argument("--image-size", type=int, help="input size for MACs (default: the model's eval size)")
     q.add_argument("--num-classes", type=int, default=1000, help="classifier outputs (default 1000)")
     q.set_defaults(func=_info)
+    r = subparsers.add_parser("static", help="exact params / multiply-adds of every paper row and Table 4 to results/static/")
+    r.add_argument("--out", default="results/static", help="output folder (default results/static)")
+    r.set_defaults(func=_static)
+
+
+def _static(args) -> int:
+    from .static import write_all
+
+    for path, rows in write_all(args.out):
+        print(f"wrote {path} ({rows} rows)")
+    return 0
 
 
 def _models(args) -> int:

@@ -1,7 +1,7 @@
 """Exact results: params/MACs of every model row in the paper's Tables 1, 3, 7, 10, 11, and
 Table 4 regenerated from the model code.
 
-    python -m replication.models.static [--out results/static]
+    python -m replication static [--out results/static]
 
 writes ``params_macs.csv`` (one line per paper row; measured and paper values in separate columns,
 differences in percent) and ``table04.csv`` (same columns as the paper's transcription).
@@ -10,18 +10,16 @@ batch 1, 1000 classes) on models built on the 'meta' device (nothing is allocate
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from .. import measure, paper
-from ..config import atomic_write_text
+from ..results import atomic_write_text
 from .efficientnetv2 import layer_table
 from .registry import NOT_BUILDABLE, create_for_size, create_model, model_info
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def paper_table(name: str) -> pd.DataFrame:
@@ -118,14 +116,7 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return Path(path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m replication.models.static", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "results" / "static", help="output folder")
-    args = parser.parse_args(argv)
-    for name, frame in (("table04.csv", table04()), ("params_macs.csv", params_macs())):
-        print(f"wrote {write_csv(frame, args.out / name)} ({len(frame)} rows)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def write_all(out: Path) -> list[tuple[Path, int]]:
+    """Table 4 and every model row's counts into ``out`` (``table04.csv``, ``params_macs.csv``)."""
+    return [(write_csv(frame, Path(out) / name), len(frame))
+            for name, frame in (("table04.csv", table04()), ("params_macs.csv", params_macs()))]

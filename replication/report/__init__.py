@@ -71,6 +71,17 @@ def build_figure(key: str, results_dir="results", out_dir="figures", include_smo
     return figures.build_figure(key, results(results_dir, include_smoke), out)
 
 
+def show_figure(key: str, results_dir="results", out_dir="figures", include_smoke: bool = False):
+    """:func:`build_figure`, then its header printed and the PNG returned for a notebook to show."""
+    from IPython.display import Image
+
+    from replication.report.items import header_lines
+
+    item = build_figure(key, results_dir, out_dir, include_smoke)
+    print("\n".join(header_lines(item)))
+    return Image(filename=str(Path(out_dir) / f"{item.stem}.png"))
+
+
 def write_report(results_dir="results", out_dir="figures", html_path=None, include_smoke: bool = False) -> Path:
     """Write ``REPORT.md`` into ``out_dir`` (and an HTML rendering to ``html_path`` if given)."""
     from replication.report import document

@@ -1,4 +1,4 @@
-"""The report's performance section: what ``make bench`` measured on this machine (issue 6).
+"""The report's performance section: what ``make bench`` measured on this machine.
 
 Reads the ``bench_*`` rows of ``results/bench/*.csv`` (written by ``replication.bench``), checks
 them against the project's speed goals, and draws one figure: images/s per stage size (bare loop,
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from replication.config import atomic_write_text
+from replication.results import atomic_write_text
 from replication.report.collect import Results
 from replication.report.items import markdown_table
 
@@ -33,7 +33,7 @@ def frames(res: Results) -> dict[str, pd.DataFrame]:
 
 
 def goals(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per goal of issue 6: what was measured (worst case where there are several) and met or not."""
+    """One row per goal of ``make bench``: what was measured (worst case where there are several) and met or not."""
     rows = []
 
     def add(goal, target, measured, where, higher_is_better=True):

@@ -249,7 +249,7 @@ def t12_accuracy(items, res):
 
 
 def t13_adaptive_gain(items, res):
-    runs = tables_proxy.proxy_runs(res, "adaptive_regularization")
+    runs = tables_proxy.proxy_runs(res, "progressive")
     gains = paper.load("T13").set_index("resize_method")["gain_pct"]
     return v.combine([v.effect(tables_proxy.t13_values(runs, a), tables_proxy.t13_values(runs, b), +1,
                                f"{method}: adaptive - vanilla", claimed=gains[method])
@@ -283,7 +283,7 @@ def f5_params_flops(items, res):
 
 def f6_curves(items, res):
     curves = items["F6"].extra["curves"]
-    runs = tables_proxy.proxy_runs(res, "adaptive_regularization")
+    runs = tables_proxy.proxy_runs(res, "progressive")
     gain = paper.load("T13").set_index("resize_method")["gain_pct"]["Progressive resize"]
     final = v.effect(tables_proxy.t13_values(runs, ("vanilla-progressive", None)),
                      tables_proxy.t13_values(runs, ("paper", None)), +1, "final: adaptive - vanilla", claimed=gain)
@@ -319,7 +319,7 @@ def _chance(runs) -> float | None:
 def nas_search(items, res):
     runs = m.runs_table(res, m.EXPERIMENTS["nas"])
     if runs.empty:
-        return v.not_measured("NAS samples (issue 7's search)")
+        return v.not_measured("NAS samples (python -m replication nas)")
     if "summary.reward" not in runs:
         return v.not_measured("a reward in the NAS run summaries")
     ranked = runs.dropna(subset=["summary.reward"]).sort_values("summary.reward", ascending=False)
@@ -342,13 +342,43 @@ def nas_search(items, res):
     return v.Verdict(verdict, text + " (top 25 % reproduced, top half partially)", text)
 
 
+CHECKS = {  # claims.yaml `check:` name -> the function that judges it
+    "exact_t1": exact_t1,
+    "exact_t3": exact_t3,
+    "exact_t7_v2": exact_t7_v2,
+    "exact_t11": exact_t11,
+    "exact_t4": exact_t4,
+    "exact_t9": exact_t9,
+    "exact_t10": exact_t10,
+    "t2_throughput_ratio": t2_throughput_ratio,
+    "t2_memory_budget": t2_memory_budget,
+    "t3_fused_speed": t3_fused_speed,
+    "t5_best_magnitude": t5_best_magnitude,
+    "t6_schedule": t6_schedule,
+    "t7_latency_rank": t7_latency_rank,
+    "t8_transfer": t8_transfer,
+    "t10_speed_ratios": t10_speed_ratios,
+    "t10_proxy_accuracy": t10_proxy_accuracy,
+    "t11_speedups": t11_speedups,
+    "t12_time_saving": t12_time_saving,
+    "t12_accuracy": t12_accuracy,
+    "t13_adaptive_gain": t13_adaptive_gain,
+    "f3_step_time_rank": f3_step_time_rank,
+    "f5_params_flops": f5_params_flops,
+    "f6_curves": f6_curves,
+    "nas_search": nas_search,
+}
+
+
 def verdict_for(claim: dict, items: dict, res: Results) -> v.Verdict:
     """The verdict of one claims.yaml entry (no check -> not testable here, with its reason)."""
     name = claim.get("check")
     if not name:
         return v.not_testable(claim.get("reason", "no test at this scale"))
+    if name not in CHECKS:
+        raise KeyError(f"claims.yaml {claim['id']}: no check {name!r}; checks: {', '.join(CHECKS)}")
     try:
-        verdict = globals()[name](items, res)
+        verdict = CHECKS[name](items, res)
     except KeyError as err:
         raise KeyError(f"claims.yaml {claim['id']}: check {name!r} needs item {err}") from None
     return v.by_construction(verdict, claim["by_construction"]) if claim.get("by_construction") else verdict

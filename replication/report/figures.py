@@ -272,7 +272,7 @@ def plot_figure05(fig, item: Item) -> None:
 def figure06(res: Results) -> Item:
     frame = paper.load("F6").rename(columns={"epoch_approx": "paper_epoch", "top1_acc_pct_approx": "paper_top1_acc_pct",
                                              "note": "paper_note"})
-    epochs = res.epochs(m.EXPERIMENTS["adaptive_regularization"])
+    epochs = res.epochs(m.EXPERIMENTS["progressive"])
     curves = pd.DataFrame()
     if not epochs.empty and "schedule.mode" in epochs.columns:
         metric = "ema_top1" if "ema_top1" in epochs.columns and epochs["ema_top1"].notna().any() else "val_top1"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from replication import paper
-from replication.config import atomic_write_text
+from replication.results import atomic_write_text
 
 EXACT, MEASURED, PROXY = "exact", "measured here", "proxy"
 EXACT_HARDWARE = "any (exact count, hardware-independent)"

@@ -1,7 +1,7 @@
 """Our measured numbers in the shapes the tables need, and the names that tie them to the paper.
 
-Experiment names are shared with the experiment notebooks (``notebooks/experiments/``), whose
-``parameters`` cells default to the same strings (a test checks it).
+Experiment folders are the study spec's (``replication.study.spec.EXPERIMENTS``): Tables 12-13
+and Figures 1 and 6 read the ``progressive`` family's runs, each arm recognised by its saved config.
 """
 from __future__ import annotations
 
@@ -12,15 +12,7 @@ import pandas as pd
 
 from replication.report import verdicts as v
 from replication.report.collect import Results, pick, seeds_by
-
-# results/<experiment>/ folders written by the experiment notebooks
-EXPERIMENTS = {
-    "size_augmentation": "t05_size_aug",  # T5
-    "progressive": "t12_progressive",  # T12, F1, T10 proxy
-    "adaptive_regularization": "t13_adaptive_reg",  # T13, F6
-    "transfer": "t08_transfer",  # T8
-    "nas": "nas",  # §3.3
-}
+from replication.study.spec import EXPERIMENTS  # results/<experiment>/ of each experiment family
 STATIC_FILES = {"params": "params_macs", "layers": "table04", "datasets": "datasets"}  # results/static/<name>.csv
 
 # paper row labels that do not carry a registry paper name
@@ -177,12 +169,6 @@ def arm_values(runs: pd.DataFrame, metric: str = "top1", **where) -> list[float]
     return [float(v) for v in runs.loc[mask, metric].dropna()]
 
 
-def mean_std(values: list[float]) -> tuple[float | None, float | None, int]:
-    """(mean, sample std, n) of per-seed values (std None for n < 2)."""
-    mean, std, _, _, n = v.interval(values)
-    return mean, std, n
-
-
 ERROR_BARS = ("error bars and bands: 95 % t interval of the mean over seeds (mean ± t(0.975, n-1) std / sqrt(n)); "
               "none where n = 1")
 CI_NOTE = ("`ours_*_std`: sample std over seeds (n - 1); `ours_*_ci95`: half-width of the 95 % t interval of the "
@@ -204,9 +190,3 @@ def over_seeds(frame: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame:
     out["ci_high"] = pd.Series([b[1] for b in bounds], index=out.index, dtype=float)
     return out
 
-
-def fmt_mean_std(values: list[float], digits: int = 1) -> str:
-    mean, std, n = mean_std(values)
-    if mean is None:
-        return ""
-    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "") + f" (n={n})"

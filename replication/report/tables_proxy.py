@@ -149,7 +149,7 @@ def t13_values(runs: pd.DataFrame, arm) -> list[float]:
 
 def table13(res: Results) -> Item:
     frame = paper_columns(paper.load("T13"), keep=["resize_method"]).drop(columns=["paper_reference"])
-    runs = proxy_runs(res, "adaptive_regularization")
+    runs = proxy_runs(res, "progressive")
     rows = []
     for method in frame["resize_method"]:
         vanilla, adaptive = (t13_values(runs, arm) for arm in T13_ARMS[method])

@@ -161,13 +161,13 @@ def table06(res: Results) -> Item:
 
 def _profile_rows() -> pd.DataFrame:
     try:
-        from replication import config
+        from replication import config, progressive
     except ImportError:
         return pd.DataFrame()
     rows = []
     for profile in ("cpu", "gpu"):
         try:
-            cfg = config.load(overrides=[f"profile={profile}"], check_resources=False)
+            cfg = progressive.resolve(config.load(profile=profile))
         except Exception:  # a profile that does not load is reported by the trainer's own tests
             continue
         s = cfg.schedule

@@ -10,10 +10,13 @@ from replication.report.collect import Results
 
 
 def _notebook(name: str) -> str:
-    return f"papermill notebooks/experiments/{name}.ipynb build/{name}.ipynb -f notebooks/profiles/cpu/{name}.yaml"
+    """The command that (re)runs a family of the cpu study: its queue, or its notebook."""
+    if name in ("size_augmentation", "progressive", "transfer"):
+        return f"python -m replication study run cpu --family {name}"
+    return f"python -m replication experiments --profile cpu --only {name}"
 
 
-STATIC = ("results/static/params_macs.csv", _notebook("static") + "  # or: python -m replication.models.static")
+STATIC = ("results/static/params_macs.csv", "python -m replication static")
 BENCH = ("results/bench/", "make bench  # CPU; on a GPU: bash bench/gpu.sh")
 SOURCES = {  # check -> (result path, command); proxy checks name their experiment family instead
     **{name: STATIC for name in ("exact_t1", "exact_t3", "exact_t7_v2", "exact_t10", "exact_t11", "f5_params_flops")},
@@ -25,8 +28,8 @@ SOURCES = {  # check -> (result path, command); proxy checks name their experime
                                 "t10_speed_ratios", "t11_speedups", "f3_step_time_rank")},
 }
 FAMILIES = {"t5_best_magnitude": "size_augmentation", "t8_transfer": "transfer", "t10_proxy_accuracy": "progressive",
-            "t12_time_saving": "progressive", "t12_accuracy": "progressive", "t13_adaptive_gain": "adaptive_regularization",
-            "f6_curves": "adaptive_regularization", "nas_search": "nas"}
+            "t12_time_saving": "progressive", "t12_accuracy": "progressive", "t13_adaptive_gain": "progressive",
+            "f6_curves": "progressive", "nas_search": "nas"}
 
 
 @dataclass

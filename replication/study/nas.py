@@ -31,12 +31,10 @@ profile's AdamW + cosine), evaluated at 64 px on 1,000 validation images -- accu
 from converged (V2-B0: ~14 %, chance 10 %), so A mostly measures how fast a model starts learning. Runs go to ``<output_dir>/<experiment>/<run_id>/``
 (samples ``sample<i>``, the V2-B0 reference ``v2b0_reference``); finished ones are skipped.
 
-    python -m replication.nas --profile cpu --samples 20   # the cpu search, resumable
+    python -m replication nas --profile cpu     # the cpu search (studies/cpu.yaml, family nas), resumable
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
 import math
 import random
@@ -49,7 +47,6 @@ import yaml
 from replication import config as config_mod
 from replication import measure, results
 from replication.models import efficientnetv2 as v2
-from replication.models import registry
 
 OPS, KERNELS, EXPANSIONS, SE_RATIO = ("fu", "mb"), (3, 5), (1, 4, 6), 0.25
 W, V = -0.07, -0.05
@@ -144,23 +141,6 @@ def reward(accuracy: float, step_time_ratio: float, params_ratio: float, w: floa
 
 
 # --------------------------------------------------------------------------- evaluator
-@contextlib.contextmanager
-def registered(name: str, arch: Arch):
-    """Make ``arch`` a registered model for the trainer while the block runs.
-
-    The trainer builds models by registry name (``model.name``); a config field for block strings
-    would make this unnecessary (see the issue 7 report)."""
-    if name in registry.REGISTRY or name in v2.VARIANTS:
-        raise ValueError(f"model name {name!r} is already registered; NAS samples need fresh names")
-    v2.VARIANTS[name] = ((arch.stem, arch.head, arch.blocks), 1.0, 1.0, 0.2)
-    registry.REGISTRY[name] = registry.ModelEntry(name, f"NAS sample {name}", 0, 0, "ours", (), name, note="NAS")
-    try:
-        yield name
-    finally:
-        v2.VARIANTS.pop(name, None)
-        registry.REGISTRY.pop(name, None)
-
-
 def measure_cost(arch: Arch, num_classes: int, image_size: int, batch_size: int, repeats: int = 5) -> dict:
     """Step time of ``arch`` and of V2-B0 timed round-robin, and both parameter counts."""
     torch.manual_seed(0)
@@ -173,21 +153,26 @@ def measure_cost(arch: Arch, num_classes: int, image_size: int, batch_size: int,
             "timing_image_size": image_size, "timing_threads": torch.get_num_threads()}
 
 
-def run_config(run_id: str, model_name: str, profile: str, dataset: str, epochs: int, seed: int, output_dir,
-               checkpoint_dir, experiment: str, image_size: int, train_limit: int, eval_limit: int,
-               batch_size: int) -> config_mod.Config:
-    """The trainer config of one evaluation: fixed size, light fixed regularization, no EMA, and BN
-    momentum 0.1 (the official code's TF 0.9): with the paper's 0.01 the running statistics of
-    a run of ~100 steps are still half their initial values and evaluation sits at chance."""
-    values = {"profile": profile, "experiment": experiment, "run_id": run_id, "seed": seed, "model.name": model_name,
-              "model.bn_momentum": 0.1, "data.dataset": dataset, "data.batch_size": batch_size, "data.eval_size": image_size,
-              "data.train_limit": train_limit, "data.eval_limit": eval_limit, "train.epochs": epochs,
-              "schedule.image_size": f"[{image_size},{image_size}]", "schedule.size_multiple": 8,
-              "schedule.randaug_magnitude": "[5,5]", "schedule.mixup_alpha": "[0,0]", "schedule.dropout": "[0.1,0.1]",
-              "optim.warmup_epochs": epochs / 4, "train.ema_decay": 0, "train.keep_checkpoint": False,
-              "train.progress": False, "train.results_dir": str(output_dir), "train.checkpoint_dir": str(checkpoint_dir)}
-    overrides = [f"{k}={v}" for k, v in values.items()]
-    return config_mod.load(config_mod.CONFIGS_DIR / "fixed.yaml", overrides, check_resources=False)
+def run_config(run_id: str, arch: Arch, profile: str, epochs: int, seed: int, output_dir, checkpoint_dir,
+               experiment: str, image_size: int, train_limit: int, eval_limit: int, batch_size: int,
+               dataset: str = "") -> config_mod.Config:
+    """The trainer config of one evaluation: the architecture as block strings, fixed size, light
+    fixed regularization, no EMA, and BN momentum 0.1 (the official code's TF 0.9): with the
+    paper's 0.01 the running statistics of a run of ~100 steps are still half their initial
+    values and evaluation sits at chance."""
+    updates = {
+        "experiment": experiment, "run_id": run_id, "seed": seed,
+        "model": {"name": f"nas_{run_id}", "blocks": list(arch.blocks), "stem_channels": arch.stem,
+                  "head_channels": arch.head, "bn_momentum": 0.1},
+        "data": {"batch_size": batch_size, "eval_size": image_size, "train_limit": train_limit, "eval_limit": eval_limit,
+                 **({"dataset": dataset} if dataset else {})},
+        "schedule": {"image_size": [image_size, image_size], "size_multiple": 8, "randaug_magnitude": [5, 5],
+                     "mixup_alpha": [0, 0], "dropout": [0.1, 0.1]},
+        "optim": {"warmup_epochs": epochs / 4},
+        "train": {"epochs": epochs, "ema_decay": 0, "keep_checkpoint": False, "progress": False,
+                  "results_dir": str(output_dir), "checkpoint_dir": str(checkpoint_dir)},
+    }
+    return config_mod.load(config_mod.CONFIGS_DIR / "fixed.yaml", profile=profile, updates=updates)
 
 
 def evaluate(arch: Arch, run_id: str, index: int | None = None, repeats: int = 5, **settings) -> dict:
@@ -195,7 +180,7 @@ def evaluate(arch: Arch, run_id: str, index: int | None = None, repeats: int = 5
     the run's ``summary.json``; a run whose summary already has a reward is read back, not rerun."""
     from replication import train
 
-    cfg = run_config(run_id, f"nas_{run_id}", **settings)
+    cfg = run_config(run_id, arch, **settings)
     out = results.run_dir(cfg)
     summary_path = out / "summary.json"
     if summary_path.is_file():
@@ -208,9 +193,8 @@ def evaluate(arch: Arch, run_id: str, index: int | None = None, repeats: int = 5
         raise ValueError(f"{arch_path} holds another architecture than sample {run_id!r} now gives; the sampler or "
                          f"search space changed: use another experiment name or delete {out}")
     if saved is None:
-        config_mod.atomic_write_text(arch_path, yaml.safe_dump(_arch_record(arch), sort_keys=False))
-    with registered(cfg.model.name, arch):
-        summary = train.run(cfg, resume=True)
+        results.atomic_write_text(arch_path, yaml.safe_dump(_arch_record(arch), sort_keys=False))
+    summary = train.run(cfg, resume=True)
     if summary.get("status") != "complete":
         return summary
     cost = measure_cost(arch, len(_classes(cfg)), cfg.schedule.image_size[0], cfg.data.batch_size, repeats)
@@ -232,7 +216,7 @@ def _classes(cfg) -> list:
     return data.get_dataset(cfg.data.dataset, cfg.data.train_split).classes
 
 
-def search(profile: str, dataset: str, samples: int, epochs: int, seed: int, output_dir, checkpoint_dir,
+def search(profile: str, samples: int, epochs: int, seed: int, output_dir, checkpoint_dir, dataset: str = "",
            experiment: str = "nas", image_size: int = 64, train_limit: int = 2560, eval_limit: int = 1000,
            batch_size: int = 64, backbone: str = REFERENCE, threads: int = 1, repeats: int = 5):
     """Evaluate V2-B0 (run ``v2b0_reference``) and ``samples`` random architectures; returns
@@ -246,12 +230,12 @@ def search(profile: str, dataset: str, samples: int, epochs: int, seed: int, out
     status = Path(output_dir) / experiment / "STATUS.yaml"
     about = dict(samples=samples, backbone=backbone, layers=[list(r) for r in space.layers], space_size=space.size(),
                  **{k: v for k, v in settings.items() if k not in ("output_dir", "checkpoint_dir")})
-    config_mod.atomic_write_text(status, yaml.safe_dump({"status": "running", **about}, sort_keys=False))
+    results.atomic_write_text(status, yaml.safe_dump({"status": "running", **about}, sort_keys=False))
     evaluate(backbone_arch(REFERENCE), REFERENCE_RUN, repeats=repeats, **settings)
     for i in range(samples):
         evaluate(sample(seed, i, space), f"sample{i:03d}", index=i, repeats=repeats, **settings)
     frame = table(output_dir, experiment)
-    config_mod.atomic_write_text(status, yaml.safe_dump({"status": "complete", "evaluated": len(frame), **about},
+    results.atomic_write_text(status, yaml.safe_dump({"status": "complete", "evaluated": len(frame), **about},
                                                         sort_keys=False))
     return frame
 
@@ -270,22 +254,26 @@ def table(output_dir, experiment: str = "nas"):
     return frame.sort_values("reward", ascending=False).reset_index(drop=True) if rows else frame
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--profile", default="cpu")
-    p.add_argument("--dataset", default="imagenette")
-    p.add_argument("--samples", type=int, default=20)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output-dir", default="results")
-    p.add_argument("--checkpoint-dir", default="checkpoints")
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    frame = search(args.profile, args.dataset, args.samples, args.epochs, args.seed, args.output_dir,
-                   args.checkpoint_dir, threads=args.threads)
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("nas", help="the §3.3 search at small scale (settings from the study spec)",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="cpu", help="study spec whose nas family gives the settings (default cpu)")
+    p.add_argument("--samples", type=int, help="override the spec's number of samples")
+    p.set_defaults(func=_cli)
+
+
+def run(profile: str, output_dir: str = "", checkpoint_dir: str = "", **changes):
+    """The ``nas`` family of study ``profile``: :func:`search` with the spec's settings (``changes`` on
+    top), into the study's folders unless others are given."""
+    from replication.study import spec
+
+    trainer = config_mod.load(profile=profile).train
+    return search(profile=profile, output_dir=output_dir or trainer.results_dir,
+                  checkpoint_dir=checkpoint_dir or trainer.checkpoint_dir, experiment=spec.EXPERIMENTS["nas"],
+                  **{**spec.knobs(profile, "nas"), **changes})
+
+
+def _cli(args) -> int:
+    frame = run(args.profile, **({"samples": args.samples} if args.samples is not None else {}))
     print(frame.drop(columns=["blocks"]).to_string())
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,14 +1,14 @@
 """Papermill batches and the report: what ``make figures``, ``make experiments`` and ``make report`` run.
 
-    python -m replication.runbook figures                       # plotting notebooks, then the report
-    python -m replication.runbook experiments --profile cpu     # experiment notebooks (resumable)
-    python -m replication.runbook report                        # figures/REPORT.md + build/report.html
+    python -m replication figures                       # plotting notebooks, then the report
+    python -m replication experiments --profile cpu     # experiment notebooks (resumable)
+    python -m replication report                        # figures/REPORT.md + build/report.html
 
 Executed copies of the notebooks go to the git-ignored ``build/`` folder. Any notebook that fails
 makes the command fail, naming the notebook, the cell and the error; the others still run.
-Experiment notebooks take their parameters from ``notebooks/profiles/<profile>/<notebook>.yaml``
-(the same files work with ``papermill -f``); finished runs are skipped and interrupted ones resume,
-so running the command again continues where it stopped.
+Experiment notebooks receive the study's name (``-p study cpu``) and read their arms, seeds and
+knobs from ``replication/studies/<study>.yaml``; finished runs are skipped and interrupted ones
+resume, so running the command again continues where it stopped.
 """
 from __future__ import annotations
 
@@ -19,15 +19,46 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
-EXPERIMENT_ORDER = ("static", "speed_memory", "size_augmentation", "progressive", "adaptive_regularization",
-                    "transfer", "nas")  # transfer needs the progressive notebook's checkpoints
+EXPERIMENT_ORDER = ("static", "speed_memory", "size_augmentation", "progressive", "transfer",
+                    "nas")  # transfer needs the progressive notebook's checkpoints
 PROFILES = ("smoke", "cpu", "gpu")
 
 
 class NotebookFailure(RuntimeError):
     pass
+
+
+def notebook_from_source(source: Path):
+    """The ``.ipynb`` of a jupytext percent-format ``.py`` source: no outputs, stable cell ids."""
+    import jupytext
+    import nbformat
+
+    nb = jupytext.read(source, fmt="py:percent")
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                   "language_info": {"name": "python"}}
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{source.stem.replace('_', '-')}-{i}"
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
+    return nbformat.validator.normalize(nb)[1] if hasattr(nbformat.validator, "normalize") else nb
+
+
+def sync_notebooks(check: bool = False, folder: Path = NOTEBOOKS) -> list[Path]:
+    """Write every ``notebooks/*/<name>.ipynb`` from its ``<name>.py`` source; with ``check``, only
+    return the notebooks that differ from their source (and the sources without a notebook)."""
+    import nbformat
+
+    stale = []
+    for source in sorted(Path(folder).glob("*/*.py")):
+        target = source.with_suffix(".ipynb")
+        text = nbformat.writes(notebook_from_source(source)) + "\n"
+        if not (target.is_file() and target.read_text() == text):
+            stale.append(target)
+            if not check:
+                target.write_text(text)
+    orphans = [nb for nb in sorted(Path(folder).glob("*/*.ipynb")) if not nb.with_suffix(".py").is_file()]
+    return stale + orphans
 
 
 def kernel_name() -> str:
@@ -138,27 +169,25 @@ def report(results_dir: Path, figures_dir: Path, build_dir: Path, include_smoke:
 
 
 def experiment_jobs(profile: str, build_dir: Path, only=(), overrides: dict | None = None,
-                    notebooks_dir: Path = NOTEBOOKS / "experiments", profiles_dir: Path = NOTEBOOKS / "profiles"):
-    """(notebook, output, parameters) for each experiment notebook, parameters from the profile YAML."""
+                    notebooks_dir: Path = NOTEBOOKS / "experiments"):
+    """(notebook, output, parameters) for each experiment notebook: ``study=<profile>``, plus the
+    ``overrides`` that are parameters of that notebook (an override no notebook has is refused)."""
     if profile not in PROFILES:
         raise NotebookFailure(f"--profile: unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     names = [n for n in EXPERIMENT_ORDER if (Path(notebooks_dir) / f"{n}.ipynb").is_file()]
     unknown = [n for n in only if n not in names]
     if unknown:
         raise NotebookFailure(f"--only: unknown notebook(s) {unknown}; choose from {', '.join(names)}")
-    jobs = []
+    jobs, used = [], set()
     for name in (only or names):
         path = Path(notebooks_dir) / f"{name}.ipynb"
-        yaml_path = Path(profiles_dir) / profile / f"{name}.yaml"
-        if not yaml_path.is_file():
-            raise NotebookFailure(f"missing parameter file {yaml_path}: write it (keys = the notebook's parameters)")
-        params = yaml.safe_load(yaml_path.read_text()) or {}
         known = notebook_parameters(path)
-        extra = [k for k in params if k not in known]
-        if extra:
-            raise NotebookFailure(f"{yaml_path}: {extra} are not parameters of {_rel(path)}; known: {list(known)}")
-        params.update({k: v for k, v in (overrides or {}).items() if k in known})
+        params = {"study": profile, **{k: v for k, v in (overrides or {}).items() if k in known}}
+        used |= set(params)
         jobs.append((path, Path(build_dir) / "experiments" / profile / path.name, params))
+    stray = sorted(set(overrides or {}) - used)
+    if stray:
+        raise NotebookFailure(f"--set: {stray} are parameters of none of the notebooks {', '.join(only or names)}")
     return jobs
 
 
@@ -184,13 +213,15 @@ def _pairs(items) -> dict:
     return out
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m replication.runbook", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_commands(subparsers) -> None:
+    nb = subparsers.add_parser("notebooks", help="write notebooks/*/*.ipynb from their .py sources (jupytext)",
+                               description="The .py files beside the notebooks are their sources; this writes the .ipynb.")
+    nb.add_argument("--check", action="store_true", help="only report notebooks out of date (exit 1)")
+    nb.set_defaults(func=_notebooks_cli)
     for name, text in (("figures", "run the plotting notebooks, then write the report"),
                        ("experiments", "run the experiment notebooks of a profile (resumable)"),
                        ("report", "write figures/REPORT.md and build/report.html")):
-        p = sub.add_parser(name, help=text, description=text)
+        p = subparsers.add_parser(name, help=text, description=text)
         p.add_argument("--results", type=Path, default=REPO / "results", help="results folder (default: results/)")
         p.add_argument("--figures", type=Path, default=REPO / "figures", help="output folder (default: figures/)")
         p.add_argument("--build", type=Path, default=REPO / "build", help="executed notebooks (default: build/)")
@@ -200,15 +231,21 @@ def main(argv=None) -> int:
         if name == "experiments":
             p.add_argument("--profile", choices=PROFILES, required=True)
             p.add_argument("--only", nargs="*", default=(), metavar="NOTEBOOK", help=f"subset of {', '.join(EXPERIMENT_ORDER)}")
-            p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override a parameter in every notebook that has it")
+            p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="set a parameter of every notebook that has it")
             p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
-    args = parser.parse_args(argv)
+        p.set_defaults(func=_cli)
+
+
+def _notebooks_cli(args) -> int:
+    stale = sync_notebooks(check=args.check)
+    for path in stale:
+        print(f"{'out of date' if args.check else 'wrote'}: {_rel(path)}")
+    return 1 if args.check and stale else 0
+
+
+def _cli(args) -> int:
     if args.command == "figures":
         return figures(args.results, args.figures, args.build, args.notebooks, args.include_smoke)
     if args.command == "report":
         return report(args.results, args.figures, args.build, args.include_smoke)
     return experiments(args.profile, args.build, args.only, _pairs(args.set), args.timeout)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,11 @@
-"""GPU speed benchmark (issue 6): Table 7 latency, Table 11 throughput, Figure 3 training, on a lent GPU.
+"""GPU speed benchmark: Table 7 latency, Table 11 throughput, Figure 3 training, on a lent GPU.
 
     bench/gpu.sh                                       # gpu profile -> results/bench/gpu-<device>/
     bench/gpu.sh --tiny --output-dir /tmp/b --models 3  # every code path on a CPU, in under a minute
+    python -m replication bench-gpu ...                 # the same, without the script
 
-The jobs are the speed_memory notebook's (``experiments.speed_jobs``) with the knobs of
-``notebooks/profiles/gpu/speed_memory.yaml``: inference latency at batch 16 (Table 7) and
+The jobs are the speed_memory family's (``experiments.speed_jobs``) with the knobs of the gpu study
+spec (``replication/studies/gpu.yaml``, family ``speed_memory``): inference latency at batch 16 (Table 7) and
 throughput at batch 128 (Table 11) in FP16, training step time of the Figure 3 models, and
 Table 2 / Table 3 training speed and memory; the most valuable come first. Rows go to
 ``<output>/bench/gpu-<device>/speed.csv`` through ``experiments.speed`` (one job at a time, so the
@@ -29,10 +30,8 @@ from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-PROFILE = REPO / "notebooks" / "profiles" / "gpu" / "speed_memory.yaml"
+REPO = Path(__file__).resolve().parents[2]
 PRIORITY = ("T7", "T11", "F3", "T2", "T3")  # order of the jobs: latency, throughput, Figure 3 training first
 MODEL_LISTS = ("latency_models", "throughput_models", "train_models", "fused_models")
 TINY = dict(image_size=32, batch_size=2, warmup=0, repeats=1)
@@ -48,25 +47,26 @@ def device_folder(torch) -> str:
     return f"gpu-{slug(torch.cuda.get_device_name(0))}" if torch.cuda.is_available() else "cpu"
 
 
-def load_profile(path: Path) -> dict:
-    from replication import experiments
+def load_profile(name: str) -> dict:
+    """The speed_memory knobs of study ``name``."""
+    from replication.config import ConfigError
+    from replication.study import experiments, spec
 
     try:
-        values = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ValueError(f"cannot read the profile {path}: {err}; pass --profile with a speed_memory YAML") from err
+        values = spec.knobs(name, "speed_memory")
+    except ConfigError as err:
+        raise ValueError(f"--profile {name}: {err}") from None
     needed = [*inspect.signature(experiments.speed_jobs).parameters, "warmup", "repeats", "amp_dtype",
               "memory_budget_gib"]
-    missing = [k for k in needed if not isinstance(values, dict) or k not in values]
+    missing = [k for k in needed if k not in values]
     if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}; it must set the speed_memory notebook's "
-                         "parameters (as notebooks/profiles/gpu/speed_memory.yaml does)")
+        raise ValueError(f"the speed_memory family of replication/studies/{name}.yaml lacks {', '.join(missing)}")
     return values
 
 
 def plan(profile: dict, tiny: bool, models: int | None) -> list[dict]:
     """The profile's jobs, most valuable first, without duplicates (tiny settings make some equal)."""
-    from replication import experiments
+    from replication.study import experiments
 
     knobs = {k: profile[k] for k in inspect.signature(experiments.speed_jobs).parameters}
     if models is not None:
@@ -129,8 +129,7 @@ def _describe(job: dict, row: dict | None) -> str:
     return f"{head}  {latency}{row['images_per_second']:.1f} img/s"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench/gpu.sh", description=__doc__.splitlines()[0])
+def _arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--time-limit", type=float, default=330.0, metavar="SECONDS",
                         help="start no new job after this many seconds; rerun to complete (default 330)")
     parser.add_argument("--tiny", action="store_true",
@@ -139,19 +138,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="results root; rows go to <output-dir>/bench/<device>/speed.csv (default results/)")
     parser.add_argument("--models", type=int, default=None, metavar="N", help="only the first N models of each list")
-    parser.add_argument("--profile", type=Path, default=PROFILE, help=f"knobs (default {PROFILE.relative_to(REPO)})")
+    parser.add_argument("--profile", default="gpu", help="study spec whose speed_memory knobs are used (default gpu)")
     return parser
 
 
-def main(argv: list[str] | None = None, started: float | None = None) -> int:
-    """Run the benchmark; ``started`` is the ``time.monotonic()`` the time limit counts from (default: now)."""
-    started = time.monotonic() if started is None else started
-    args = build_parser().parse_args(argv)
+def build_parser() -> argparse.ArgumentParser:
+    return _arguments(argparse.ArgumentParser(prog="bench/gpu.sh", description=__doc__.splitlines()[0]))
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("bench-gpu", help="the GPU speed benchmark (bench/gpu.sh)", description=__doc__.splitlines()[0])
+    _arguments(p).set_defaults(func=lambda args: main(args=args))
+
+
+def main(argv: list[str] | None = None, started: float | None = None, args=None) -> int:
+    """Run the benchmark; ``started`` is the ``time.monotonic()`` the time limit counts from (default:
+    when this module was imported)."""
+    started = START if started is None else started
+    args = args if args is not None else build_parser().parse_args(argv)
     import timm
     import torch
 
-    from replication import experiments
-    from replication.config import atomic_write_text
+    from replication.results import atomic_write_text
+    from replication.study import experiments
 
     if not args.tiny and not torch.cuda.is_available():
         print(f"error: no CUDA device (torch {torch.__version__}, torch.cuda.is_available() is False). "
@@ -184,11 +193,11 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     env = environment(torch, timm)
     pin = "" if env["timm"] == env["timm_pinned"] else f" (pinned {env['timm_pinned']}: continuing)"
     print(f"device {env.get('gpu') or 'cpu'}; torch {env['torch']}, CUDA {env.get('cuda')}, timm {env['timm']}{pin}")
-    print(f"{len(jobs)} jobs ({'tiny' if args.tiny else args.profile.name}; warmup {settings['warmup']}, "
+    print(f"{len(jobs)} jobs ({'tiny' if args.tiny else args.profile}; warmup {settings['warmup']}, "
           f"repeats {settings['repeats']}, {settings['amp_dtype'] or 'float32'}) -> {csv_path}")
     record = dict(env, hardware=experiments.hardware(),
                   started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  command=sys.argv[1:] if argv is None else list(argv), profile=str(args.profile), tiny=args.tiny,
+                  command=sys.argv[1:] if argv is None else list(argv), profile=args.profile, tiny=args.tiny,
                   models=args.models, time_limit_s=args.time_limit, **settings)
 
     def write_record(**extra):
@@ -232,6 +241,3 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
         print(f"failed: {line}", file=sys.stderr)
     return 1 if failed else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main(started=START))

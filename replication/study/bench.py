@@ -34,9 +34,10 @@ import pandas as pd
 import torch
 
 from replication import config as config_mod
-from replication import data, results, train
+from replication import data, progressive, results, train
 from replication.config import CONFIGS_DIR, Config, ConfigError
-from replication.recipe import base_dataset, build_mixup, build_model, build_optimizer, stages_for
+from replication.config import merge
+from replication.recipe import base_dataset, build_mixup, build_model, build_optimizer, train_transform
 
 SECTIONS = ("settings", "trainer", "pipeline", "progressive", "measurement")
 GOALS = {"trainer_overhead": 0.95, "real_synthetic": 0.90, "progressive_speedup": 1.5, "measurement_seconds": 120.0}
@@ -59,7 +60,7 @@ class Bench:
         self.profile, self.steps, self.repeats = profile, steps, repeats
         self.out, self.work = Path(output_dir) / "bench", Path(work_dir)
         self.base = self.config("progressive")
-        self.stages = stages_for(self.base)
+        self.stages = progressive.plan(progressive.resolve(self.base)).stages
         self.ips: dict[str, dict[int, float]] = {}  # model consumption per size, shared by sections
         self.prefilled: set[str] = set()  # datasets already in this process's decoded cache
         env = results.environment()
@@ -71,11 +72,12 @@ class Bench:
                       "repeats": repeats}
 
     # ---------------------------------------------------------------- configs and runs
-    def config(self, experiment: str, *overrides: str) -> Config:
-        return config_mod.load(CONFIGS_DIR / f"{experiment}.yaml", [
-            f"profile={self.profile}", f"train.results_dir={self.work / 'results'}",
-            f"train.checkpoint_dir={self.work / 'checkpoints'}", "train.progress=false", "train.keep_checkpoint=false",
-            f"train.steps_per_epoch={self.steps}", *overrides])
+    def config(self, experiment: str, updates: dict | None = None) -> Config:
+        """The profile's ``experiment`` config, shortened to ``steps`` per epoch, in the work folder."""
+        train = {"results_dir": str(self.work / "results"), "checkpoint_dir": str(self.work / "checkpoints"),
+                 "progress": False, "keep_checkpoint": False, "steps_per_epoch": self.steps}
+        return config_mod.load(CONFIGS_DIR / f"{experiment}.yaml", profile=self.profile,
+                               updates=merge({"train": train}, updates or {}))
 
     def settings(self, cfg: Config) -> dict:
         return {"threads": cfg.train.threads, "workers": cfg.data.num_workers, "cache_decoded": cfg.data.cache_decoded}
@@ -104,15 +106,16 @@ class Bench:
         epochs = self.run(cfg, run_id)["epochs"]
         return dict(zip(epochs["image_size"].astype(int), epochs["images_per_second"].astype(float)))
 
-    def stage_run(self, dataset: str, *overrides: str) -> Config:
+    def stage_run(self, dataset: str, updates: dict | None = None) -> Config:
         """The profile's stages, one epoch each, barely evaluated: images/s per stage size."""
-        return self.config("progressive", f"data.dataset={dataset}", f"train.epochs={len(self.stages)}",
-                           f"schedule.stages={len(self.stages)}", "data.eval_limit=1", *overrides)
+        n = len(self.stages)
+        return self.config("progressive", merge({"data": {"dataset": dataset, "eval_limit": 1},
+                                                 "train": {"epochs": n}, "schedule": {"stages": n}}, updates or {}))
 
     def write(self, section: str, rows: list[dict]) -> Path:
         path = self.out / f"{section}.csv"
         frame = pd.DataFrame([{"kind": f"bench_{section}", **self.stamp, **row} for row in rows])
-        config_mod.atomic_write_text(path, frame.to_csv(index=False))
+        results.atomic_write_text(path, frame.to_csv(index=False))
         print(f"wrote {path}")
         return path
 
@@ -167,9 +170,9 @@ def settings_section(b: Bench) -> list[dict]:
     for rep in range(b.repeats):
         for s in candidates:
             threads, workers, cache = s
-            cfg = b.stage_run(b.base.data.dataset, "schedule.stages=2", "train.epochs=2",
-                              f"schedule.image_size=[{first},{last}]", f"train.threads={threads}",
-                              f"data.num_workers={workers}", f"data.cache_decoded={str(cache).lower()}")
+            cfg = b.stage_run(b.base.data.dataset, {
+                "schedule": {"stages": 2, "image_size": [first, last]}, "train": {"epochs": 2, "threads": threads},
+                "data": {"num_workers": workers, "cache_decoded": cache}})
             runs[s].append(b.per_stage(cfg, f"settings-t{threads}w{workers}c{int(cache)}-r{rep}"))
     rows = []
     for (threads, workers, cache), reps in runs.items():
@@ -210,10 +213,8 @@ def trainer_section(b: Bench) -> list[dict]:
 
 def _input_ips(cfg: Config, stage, cache: bool, images: int) -> float:
     """Decode + augment images/s of the stage's training transform, in this process."""
-    d = cfg.data
-    return data.decode_speed(d.dataset, stage.image_size, stage.randaug_magnitude, split=d.train_split, images=images,
-                             cache=cache, randaug_layers=d.randaug_layers, randaug_mmax=d.randaug_mmax,
-                             cutout=d.cutout, hflip=d.hflip)["images_per_second"]
+    return data.decode_speed(cfg.data.dataset, train_transform(cfg, stage), split=cfg.data.train_split, images=images,
+                             cache=cache)["images_per_second"]
 
 
 def _mixup_ips(cfg: Config, stage, repeats: int = 5) -> float | None:
@@ -258,8 +259,8 @@ def pipeline_section(b: Bench, images: int = 300) -> list[dict]:
 
 def progressive_section(b: Bench) -> list[dict]:
     limit = b.eval_limit(b.base)
-    arms = {"progressive": b.config("progressive", f"data.eval_limit={limit}"),
-            "fixed": b.config("fixed", f"data.eval_limit={limit}")}
+    arms = {"progressive": b.config("progressive", {"data": {"eval_limit": limit}}),
+            "fixed": b.config("fixed", {"data": {"eval_limit": limit}})}
     runs = {name: [] for name in arms}
     for rep in range(b.repeats):
         for name, cfg in arms.items():
@@ -289,11 +290,11 @@ def measurement_section(b: Bench) -> list[dict]:
     params = {"task": "params_macs", "items": len(frame), "registered_models": len(list_models()),
               "seconds": round(time.perf_counter() - start, 2)}
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "replication.runbook", "figures", "--results", str(b.out.parent),
+    proc = subprocess.run([sys.executable, "-m", "replication", "figures", "--results", str(b.out.parent),
                            "--figures", str(b.work / "figures"), "--build", str(b.work / "build")],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"`python -m replication.runbook figures` failed:\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"`python -m replication figures` failed:\n{proc.stderr[-2000:]}")
     figures = {"task": "make_figures", "seconds": round(time.perf_counter() - start, 2)}
     return [{**row, "repeats": 1, "goal_seconds": GOALS["measurement_seconds"]} for row in (params, figures)]
 

@@ -1,0 +1,18 @@
+# %% [markdown]
+# # Figure 1: accuracy against training time and parameters
+#
+# The paper's points (`replication/paper_data/`) beside ours (`results/`), with the evidence kind and
+# the hardware in the footer. Writes `figures/figure01.png` and `.svg` and shows the figure here;
+# change a parameter below and re-run the last cell to redraw it.
+#
+# Run: `papermill notebooks/figures/figure01.ipynb build/figure01.ipynb` (or `make figures` for all).
+
+# %% tags=["parameters"]
+results_dir = "results"  # the logged results
+figures_dir = "figures"  # where the figure is written
+include_smoke = False  # also draw smoke-profile runs (never evidence)
+
+# %%
+from replication import report
+
+report.show_figure("F1", results_dir, figures_dir, include_smoke)

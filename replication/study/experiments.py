@@ -1,0 +1,291 @@
+"""Each experiment family of a study spec, run resumably: what the experiment notebooks and
+``python -m replication study run`` call.
+
+The arms, seeds and knobs come from ``replication/studies/<profile>.yaml`` (``study.spec``).
+Every function is safe to call again: a finished run is reused (its saved config must equal the
+arm's, else the run refuses and names the keys), an interrupted one resumes from its checkpoint,
+and benchmark rows already logged for this hardware are not measured again.
+"""
+from __future__ import annotations
+
+import inspect
+import socket
+import time
+import types
+from pathlib import Path
+
+import pandas as pd
+
+from replication import config as config_mod
+from replication import results
+from replication.config import merge
+from replication.study import spec as spec_mod
+
+
+def _dirs(output_dir: str = "", checkpoint_dir: str = "") -> dict:
+    """Config updates for other results / checkpoint folders ("" keeps the study's)."""
+    train = {k: str(v) for k, v in (("results_dir", output_dir), ("checkpoint_dir", checkpoint_dir)) if v}
+    return {"train": train} if train else {}
+
+
+def run_arm(study: spec_mod.Study, arm: spec_mod.Arm, seed: int, output_dir: str = "", checkpoint_dir: str = "") -> dict:
+    """One run of ``arm`` (trained, resumed, or read back when finished); one row for a table."""
+    from replication import train
+
+    updates = _dirs(output_dir, checkpoint_dir)
+    if arm.init_from:  # start from the source arm's final weights of the same seed
+        source = study.arm(arm.init_from)
+        src = results.checkpoint_dir(study.config(source, seed, updates)) / "last.pt"
+        if not src.is_file():
+            raise FileNotFoundError(f"{arm.family}/{arm.name} seed {seed} starts from {src}, which does not exist: "
+                                    f"run {arm.init_from} seed {seed} first (python -m replication study run "
+                                    f"{study.profile} --family {source.family} --arms {source.name} --seeds {seed})")
+        updates = merge(updates, {"model": {"init_checkpoint": str(src)}})
+    cfg = study.config(arm, seed, updates)
+    summary = train.run(cfg, resume=True)
+    final = summary.get("final") or {}
+    return {"family": arm.family, "arm": arm.name, "seed": seed, "run_id": cfg.resolved_run_id,
+            "status": summary.get("status"), "epochs": summary.get("epochs"),
+            "top1": final.get("ema_top1", final.get("val_top1")), "train_seconds": summary.get("total_train_seconds")}
+
+
+# the experiment notebooks' parameters: name -> (type, item type, help); a notebook has study and
+# root, and training families also arms and seeds
+PARAMETERS = {
+    "study": (str, None, "the study spec: smoke | cpu | gpu (replication/studies/<study>.yaml)"),
+    "arms": (list, str, "a subset of the family's arms ([]: all of them)"),
+    "seeds": (list, int, "a subset of the seeds ([]: the spec's)"),
+    "root": (str, None, "a folder for results/ and checkpoints/ (\"\": the study's folders)"),
+}
+_NOT_PARAMETERS = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+def check_parameters(values: dict, family: str) -> None:
+    """The parameters a notebook was given (its ``globals()``), before anything runs: known names,
+    the right types; a ``ValueError`` names the notebook parameter and what it expects."""
+    allowed = ("study", "root", "arms", "seeds") if family in ("size_augmentation", "progressive", "transfer") \
+        else ("study", "root")
+    given = {k: v for k, v in values.items() if not k.startswith("_") and k not in _NOT_PARAMETERS
+             and not isinstance(v, types.ModuleType) and not callable(v)}
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ValueError(f"notebook parameter(s) {unknown} unknown to the {family} notebook; its parameters: "
+                         f"{', '.join(allowed)}")
+    for name in allowed:
+        kind, item, text = PARAMETERS[name]
+        value = given.get(name)
+        ok = isinstance(value, kind) and (item is None or all(isinstance(v, item) and not isinstance(v, bool) for v in value))
+        if not ok:
+            expected = f"a list of {item.__name__} values" if item else f"a {kind.__name__}"
+            raise ValueError(f"notebook parameter {name}={value!r}: expected {expected} ({text}); e.g. "
+                             f"-p {name} {'[...]' if item else 'cpu' if name == 'study' else '...'}")
+
+
+def run_family(profile: str, family: str, arms=(), seeds=(), root: str = "", check: dict | None = None) -> pd.DataFrame:
+    """What the experiment notebooks call: one family of study ``profile``, from its spec.
+
+    Training families: every (arm, seed), or the ``arms`` / ``seeds`` given (arms still
+    ``pending`` are listed, not run; transfer first counts its datasets, Table 9). The others:
+    static (exact counts), speed_memory (benchmarks), nas (the search). ``root`` ("": the study's
+    folders) takes ``results/`` and ``checkpoints/``. ``check``: the notebook's ``globals()``,
+    checked by :func:`check_parameters` first."""
+    if check is not None:
+        check_parameters(check, family)
+    output_dir, checkpoint_dir = (str(Path(root) / "results"), str(Path(root) / "checkpoints")) if root else ("", "")
+    study = spec_mod.load(profile)
+    fam = study.family(family)
+    records = output_dir or config_mod.load(profile=profile).train.results_dir
+    if family == "static":
+        return static(fam.knobs["tables"], records)
+    if family == "speed_memory":
+        k = fam.knobs
+        jobs = speed_jobs(**{name: k[name] for name in inspect.signature(speed_jobs).parameters})
+        return speed(jobs, records, warmup=k["warmup"], repeats=k["repeats"], budget_gib=k["memory_budget_gib"],
+                     name=k["bench_name"], amp_dtype=k["amp_dtype"])
+    if family == "nas":
+        from replication.study import nas
+
+        return nas.run(profile, output_dir, checkpoint_dir)
+    if family == "transfer":
+        dataset_stats(fam.knobs["stats_datasets"], records)
+    unknown = [a for a in arms if a not in fam.arms]
+    if unknown:
+        raise ValueError(f"arms: {unknown} are not arms of {family} in {study.path}; arms: {', '.join(fam.arms)}")
+    rows = []
+    for name in arms or fam.arms:
+        arm = fam.arms[name]
+        for seed in seeds or arm.seeds:
+            rows.append({"family": family, "arm": name, "seed": seed, "status": "pending", "note": arm.pending}
+                        if arm.pending else run_arm(study, arm, seed, output_dir, checkpoint_dir))
+    return pd.DataFrame(rows)
+
+
+def run_queue(profile: str, family: str = "", arms=(), seeds=(), until: float | None = None, output_dir: str = "",
+              checkpoint_dir: str = "") -> list[dict]:
+    """The study's queue in order, one run at a time (optionally only ``family`` / ``arms`` /
+    ``seeds``); stops before starting a run after the wall-clock time ``until`` (epoch seconds)."""
+    study = spec_mod.load(profile)
+    done = []
+    for arm, seed in study.runs():
+        if (family and arm.family != family) or (arms and arm.name not in arms) or (seeds and seed not in seeds):
+            continue
+        if arm.pending:
+            print(f"skip {arm.family}/{arm.name} seed {seed}: pending ({arm.pending})", flush=True)
+            continue
+        if until is not None and time.time() >= until:
+            print(f"stopping: past --until, before {arm.family}/{arm.name} seed {seed}", flush=True)
+            break
+        print(f"run {arm.family}/{arm.name} seed {seed}", flush=True)
+        done.append(run_arm(study, arm, seed, output_dir, checkpoint_dir))
+        print(f"  {done[-1]}", flush=True)
+    return done
+
+
+def dataset_stats(datasets, output_dir) -> pd.DataFrame:
+    """Table 9: counts from the loaders where the data is here, else from the manifests."""
+    from replication import data
+
+    rows = []
+    for name in datasets:
+        try:
+            s = data.stats(name)
+            rows.append({"dataset": name, "train_images": s["train"], "eval_images": s["eval"],
+                         "classes": s["classes"], "source": "loader"})
+        except data.DataError:
+            manifest = data.load_manifest(name)
+            rows.append({"dataset": name, "train_images": manifest.splits.get("train"),
+                         "eval_images": manifest.splits.get("eval"),
+                         "classes": manifest.num_classes, "source": "manifest"})
+    frame = pd.DataFrame(rows)
+    results.atomic_write_text(Path(output_dir) / "static" / "datasets.csv", frame.to_csv(index=False))
+    return frame
+
+
+def static(tables, output_dir) -> pd.DataFrame:
+    """Tables 1, 3, 4, 7, 10, 11: params/MACs of every paper row and Table 4 from the model code."""
+    from replication.models import static as model_static
+
+    out = Path(output_dir) / "static"
+    model_static.write_csv(model_static.table04(), out / "table04.csv")
+    frame = model_static.params_macs(tables=tuple(tables))
+    model_static.write_csv(frame, out / "params_macs.csv")
+    return frame
+
+
+def speed_jobs(t2_model, t2_image_sizes, t2_batch_sizes, memory_batch_sizes, fused_models, fused_image_size,
+               fused_batch_size, latency_models, latency_image_size, latency_batch_size, throughput_models,
+               throughput_image_size, throughput_batch_size, train_models, train_image_size,
+               train_batch_size) -> list[dict]:
+    """The benchmark jobs of the speed_memory notebook (same parameter names), for :func:`speed`.
+
+    Each job names the paper item it serves in ``table``: T2 (training speed and memory of
+    ``t2_model`` at each size and batch), T3 (fused-stage B4 variants), T7 (latency), T11
+    (throughput) and F3 (training speed). Image sizes of None mean each model's own size (eval
+    size for inference, train size for training and memory)."""
+    def job(table, kind, model, image_size, batch_size):
+        return dict(table=table, kind=kind, model=model, image_size=image_size, batch_size=batch_size)
+
+    return ([job("T2", "train", t2_model, s, b) for s in t2_image_sizes for b in t2_batch_sizes]
+            + [job("T2", "memory", t2_model, s, b) for s in t2_image_sizes for b in memory_batch_sizes]
+            + [job("T3", "train", n, fused_image_size, fused_batch_size) for n in fused_models]
+            + [job("T7", "inference", n, latency_image_size, latency_batch_size) for n in latency_models]
+            + [job("T11", "inference", n, throughput_image_size, throughput_batch_size) for n in throughput_models]
+            + [job("F3", "train", n, train_image_size, train_batch_size) for n in train_models])
+
+
+def hardware() -> str:
+    """A short description of this machine: the GPU, or the processor and its CPU count."""
+    from replication.report.collect import describe_hardware
+    from replication.results import environment
+
+    return describe_hardware(environment()["hardware"])
+
+
+def speed(jobs, output_dir, warmup=1, repeats=3, budget_gib=16.0, name=None, amp_dtype="") -> pd.DataFrame:
+    """Benchmarks: ``jobs`` is a list of dicts with ``kind`` (train | inference | memory), ``model``,
+    ``image_size`` (None: the model's own train/eval size) and ``batch_size`` (see :func:`speed_jobs`).
+    Rows go to ``results/bench/<name or host>.csv`` (``name`` may hold a folder: ``gpu-nvidia-h200/speed``);
+    jobs already logged for this hardware are skipped. On CUDA, memory is measured from real
+    training steps; on CPU it is estimated (``measure.peak_memory``).
+    ``amp_dtype``: "" for float32, or "float16" / "bfloat16" autocast (the paper's V100 numbers are FP16)."""
+    import torch
+
+    amp = getattr(torch, amp_dtype) if amp_dtype else None
+    from replication import measure, models
+
+    path = Path(output_dir) / "bench" / f"{name or 'speed_' + socket.gethostname()}.csv"
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    host = hardware()
+    rows = old.to_dict("records")
+    for job in jobs:
+        entry = models.model_info(job["model"])
+        size = job.get("image_size") or (entry.train_size if job["kind"] != "inference" else entry.eval_size)
+        key = (job["kind"], job["model"], size, job["batch_size"], host)
+        if any((r.get("kind"), r.get("model"), r.get("image_size"), r.get("batch_size"), r.get("hardware")) == key
+               for r in rows):
+            continue
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        if job["kind"] == "memory":  # CUDA: real training steps; CPU: estimated on 'meta', nothing allocated
+            with torch.device(device if device == "cuda" else "meta"):
+                model = models.create_for_size(job["model"], size)
+            result = measure.peak_memory(model, size, job["batch_size"], budget_gib=budget_gib, amp_dtype=amp)
+        else:
+            with torch.device(device):  # weights initialised where they run (fast for big models on a GPU)
+                model = models.create_for_size(job["model"], size)
+            fn = measure.train_throughput if job["kind"] == "train" else measure.inference_latency
+            result = fn(model, size, batch_size=job["batch_size"], warmup=warmup, repeats=repeats, amp_dtype=amp)
+        del model
+        result = {k: v for k, v in result.items() if not isinstance(v, list)}
+        rows.append({"kind": job["kind"], "model": job["model"], "hardware": host, **result,
+                     "image_size": size, "batch_size": job["batch_size"]})
+        results.atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))  # after every job: resumable
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- CLI
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("study", help="show a study spec's runs, or run its queue (resumable)",
+                              description="The study spec replication/studies/<profile>.yaml: its runs and its queue.")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = sub.add_parser("show", help="every run of the queue: arm, seed, status, and the arm's config changes")
+    show.add_argument("profile")
+    run = sub.add_parser("run", help="train the queue in order, one run at a time; finished runs are skipped")
+    run.add_argument("profile")
+    run.add_argument("--family", default="", help="only this family")
+    run.add_argument("--arms", nargs="*", default=(), help="only these arms")
+    run.add_argument("--seeds", nargs="*", type=int, default=(), help="only these seeds")
+    run.add_argument("--until", default=None, metavar="HH:MM", help="start no run after this local time")
+    for q in (show, run):
+        q.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    import datetime
+    import sys
+
+    from replication.config import ConfigError
+
+    try:
+        if args.action == "show":
+            return _show(spec_mod.load(args.profile))
+        until = None
+        if args.until:
+            hour, minute = (int(x) for x in args.until.split(":"))
+            now = datetime.datetime.now()
+            stop = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            until = (stop if stop > now else stop + datetime.timedelta(days=1)).timestamp()
+        run_queue(args.profile, args.family, tuple(args.arms), tuple(args.seeds), until)
+    except (ConfigError, results.RunError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _show(study: spec_mod.Study) -> int:
+    for arm, seed in study.runs():
+        cfg = study.config(arm, seed)
+        out = results.run_dir(cfg)
+        state = ("pending" if arm.pending else "complete" if (out / "summary.json").exists()
+                 else "started" if (out / "config.yaml").exists() else "to run")
+        print(f"{arm.family}/{arm.name} seed {seed}: {state}  {arm.config} {arm.updates or ''}  {arm.note}".rstrip())
+    return 0

@@ -1,0 +1,149 @@
+"""The study spec of a profile (``replication/studies/<profile>.yaml``), typed.
+
+One file per profile holds everything that profile runs: ``trainer`` (the trainer defaults that
+``config.load`` layers under every run), ``families`` (each experiment family's arms, seeds and
+knobs) and ``queue`` (the order in which ``study run`` trains the arms, one job at a time).
+
+An arm is an experiment YAML of ``replication/configs`` plus config updates (a nested dict: the
+family's ``common`` ones, then the arm's own), its seeds, and optionally ``init_from``
+("family/arm": start from that arm's final weights of the same seed) and ``pending`` (why it
+cannot run yet: the queue skips it). Families without arms (static, speed_memory, nas) have
+knobs only. Experiment folder names are fixed here, once (``EXPERIMENTS``); run ids are
+``<arm>_seed<seed>``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from replication import config as config_mod
+from replication.config import ConfigError
+
+# family -> its experiment folder under results/ (and checkpoints/); the report reads these
+EXPERIMENTS = {
+    "static": "static", "speed_memory": "bench", "size_augmentation": "t05_size_aug", "progressive": "t12_progressive",
+    "transfer": "t08_transfer", "nas": "nas",
+}
+ARM_KEYS = ("config", "seeds", "init_from", "pending", "note")
+
+
+@dataclass(frozen=True)
+class Arm:
+    family: str
+    name: str
+    config: str  # replication/configs/<config>.yaml
+    updates: dict  # config updates: the family's common ones, then the arm's
+    seeds: tuple[int, ...]
+    init_from: str = ""  # "family/arm": start from its last.pt of the same seed
+    pending: str = ""  # why the arm cannot run yet (the queue skips it)
+    note: str = ""
+
+    def run_id(self, seed: int) -> str:
+        return f"{self.name}_seed{seed}"
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    experiment: str
+    arms: dict[str, Arm] = field(default_factory=dict)
+    knobs: dict = field(default_factory=dict)  # everything that is not an arm (static, speed, nas, transfer stats)
+
+
+@dataclass(frozen=True)
+class Study:
+    profile: str
+    path: Path
+    families: dict[str, Family]
+    queue: tuple[tuple[str, tuple[str, ...], tuple[int, ...] | None], ...]  # (family, arms, seeds or None: the arms')
+
+    def family(self, name: str) -> Family:
+        if name not in self.families:
+            raise ConfigError(f"{self.path}: no family {name!r}; families: {', '.join(self.families)}")
+        return self.families[name]
+
+    def arm(self, ref: str) -> Arm:
+        """``"family/arm"``."""
+        family, _, arm = ref.partition("/")
+        arms = self.family(family).arms
+        if arm not in arms:
+            raise ConfigError(f"{self.path}: family {family!r} has no arm {arm!r}; arms: {', '.join(arms)}")
+        return arms[arm]
+
+    def config(self, arm: Arm, seed: int, updates: dict | None = None) -> config_mod.Config:
+        """The config of one run of ``arm`` (``updates``: e.g. other results folders)."""
+        values = config_mod.merge(arm.updates, {"experiment": self.families[arm.family].experiment,
+                                                 "run_id": arm.run_id(seed), "seed": seed})
+        return config_mod.load(config_mod.CONFIGS_DIR / f"{arm.config}.yaml", profile=self.profile,
+                               updates=config_mod.merge(values, updates or {}))
+
+    def runs(self) -> list[tuple[Arm, int]]:
+        """(arm, seed) in queue order, each once."""
+        out = []
+        for family, arms, seeds in self.queue:
+            for name in arms or self.families[family].arms:
+                arm = self.families[family].arms[name]
+                out += [(arm, s) for s in (seeds if seeds is not None else arm.seeds) if (arm, s) not in out]
+        return out
+
+
+def load(profile: str) -> Study:
+    """Read and check ``studies/<profile>.yaml``: every arm's config must resolve."""
+    path = config_mod.study_path(profile)
+    raw = config_mod.read_yaml(path)
+    unknown = set(raw) - {"trainer", "families", "queue"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; use trainer, families, queue")
+    families = {}
+    for name, body in (raw.get("families") or {}).items():
+        if name not in EXPERIMENTS:
+            raise ConfigError(f"{path}: unknown family {name!r}; families: {', '.join(EXPERIMENTS)}")
+        families[name] = _family(path, name, dict(body or {}))
+    study = Study(profile, path, families, tuple(_queue(path, families, raw.get("queue") or [])))
+    for family in families.values():
+        for arm in family.arms.values():
+            try:
+                study.config(arm, arm.seeds[0])
+            except ConfigError as err:
+                raise ConfigError(f"{path}: arm {family.name}/{arm.name}: {err}") from None
+            if arm.init_from:
+                study.arm(arm.init_from)
+    return study
+
+
+def _family(path: Path, name: str, body: dict) -> Family:
+    seeds, common, arms = body.pop("seeds", [0]), body.pop("common", {}), body.pop("arms", {})
+    out = {}
+    for arm, values in arms.items():
+        values = dict(values)
+        where = f"{path}: arm {name}/{arm}"
+        if "config" not in values:
+            raise ConfigError(f"{where}: give config: <name of a replication/configs YAML>")
+        meta = {k: values.pop(k) for k in ARM_KEYS if k in values}
+        arm_seeds = meta.get("seeds", seeds)
+        if not (isinstance(arm_seeds, list) and arm_seeds and all(isinstance(s, int) for s in arm_seeds)):
+            raise ConfigError(f"{where}: seeds must be a non-empty list of integers, got {arm_seeds!r}")
+        out[arm] = Arm(name, arm, str(meta["config"]), config_mod.merge(common, values), tuple(arm_seeds),
+                       str(meta.get("init_from", "")), str(meta.get("pending", "")), str(meta.get("note", "")))
+    return Family(name, EXPERIMENTS[name], out, body)
+
+
+def _queue(path: Path, families: dict, entries: list):
+    for entry in entries:
+        if not (isinstance(entry, dict) and len(entry) == 1):
+            raise ConfigError(f"{path}: queue entries are {{family: {{arms: [...], seeds: [...]}}}}, got {entry!r}")
+        (family, what), = entry.items()
+        what = what or {}
+        if family not in families:
+            raise ConfigError(f"{path}: queue names family {family!r}, which the spec does not have")
+        arms = tuple(what.get("arms") or ())
+        missing = [a for a in arms if a not in families[family].arms]
+        if missing:
+            raise ConfigError(f"{path}: queue names arms {missing} that family {family!r} does not have")
+        seeds = what.get("seeds")
+        yield family, arms, (tuple(seeds) if seeds is not None else None)
+
+
+def knobs(profile: str, family: str) -> dict:
+    """A family's knobs (the parameters of its notebook that are not arms)."""
+    return dict(load(profile).family(family).knobs)
