@@ -66,6 +66,7 @@ class DataConfig:
     crop_pct: float = 0.875
     num_workers: int = 8
     cache_decoded: bool = False  # decode each image once per process and keep the pixels (see data.datasets)
+    cache_short_side: int = 0  # with the cache: training images kept with this shorter side at most (0: as decoded)
     randaug_layers: int = 2
     randaug_mmax: float = 30.0  # timm's cap on the magnitude; 30 lets the paper's 15-25 extrapolate
     cutout: bool = False  # §5.3 transfer recipe
@@ -118,7 +119,10 @@ class TrainConfig:
     ema_decay: float = 0.9999  # 0: no EMA
     ema_warmup: bool = False  # timm's EMA warm-up (short runs)
     eval_every: int = 1  # epochs; the last epoch is always evaluated
+    eval_subset: int = 0  # >0: epochs evaluate a fixed subset of this many images; the whole set at the end,
+                          # at data.eval_size and at the last training size (summary: final, final_at_train_size)
     mixed_precision: str = "no"  # no | bf16 | fp16
+    bf16_from_size: int = 0  # with mixed_precision no: bfloat16 autocast for stages of at least this size (0: never)
     channels_last: bool = True
     results_dir: str = "results"
     checkpoint_dir: str = "checkpoints"  # git-ignored
@@ -371,6 +375,9 @@ def validate(cfg: Config) -> None:
     need(t.steps_per_epoch >= 0 and t.eval_every >= 1, "train.steps_per_epoch/eval_every", (t.steps_per_epoch, t.eval_every),
          "steps_per_epoch >= 0 (0: all), eval_every >= 1")
     need(t.threads >= 0, "train.threads", t.threads, "use 0 (torch default) or a thread count")
+    need(t.bf16_from_size >= 0, "train.bf16_from_size", t.bf16_from_size, "use 0 (never) or an image size in px")
+    need(t.eval_subset >= 0 and d.cache_short_side >= 0, "train.eval_subset/data.cache_short_side",
+         (t.eval_subset, d.cache_short_side), "use 0 (off) or a positive count / size")
     need(isinstance(cfg.experiment, str) and PLAIN_NAME.fullmatch(cfg.experiment) is not None, "experiment", cfg.experiment,
          "use a plain folder name: letters, digits, '_', '-', '.', not starting with '.'")
     need(cfg.run_id == "" or PLAIN_NAME.fullmatch(cfg.run_id) is not None, "run_id", cfg.run_id,

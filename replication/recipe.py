@@ -44,9 +44,14 @@ def base_dataset(ds):
 
 
 def limit_dataset(ds, n: int, seed: int):
+    """``n`` items of ``ds`` drawn with ``seed`` (in their original order), or ``ds`` itself; a subset of a
+    ``Subset`` is a ``Subset`` of the same base dataset."""
     if not n or n >= len(ds):
         return ds
-    return Subset(ds, torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n].sort().values.tolist())
+    picked = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n].sort().values.tolist()
+    if isinstance(ds, Subset):
+        return Subset(ds.dataset, [ds.indices[i] for i in picked])
+    return Subset(ds, picked)
 
 
 def build_model(cfg: Config, num_classes: int) -> torch.nn.Module:

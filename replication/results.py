@@ -5,7 +5,10 @@ Every training run writes ``<results_dir>/<experiment>/<run_id>/``:
 * ``config.yaml``  the resolved config (``replication.config``), written before training starts;
 * ``epochs.csv``   one row per finished epoch, columns ``EPOCH_COLUMNS`` (epoch and stage count
   from 1; ``lr`` is the rate at the end of the epoch; ``epoch_seconds`` and ``images_per_second``
-  cover training only, evaluation is timed separately in ``eval_seconds``);
+  cover training only, evaluation is timed separately in ``eval_seconds`` over ``eval_images``
+  images; ``wall_seconds`` is the whole epoch with evaluation and checkpoint, ``cpu_seconds`` this
+  process's CPU time in it and ``load_avg`` the machine's 1-minute load at its end, so a run slowed
+  by another process shows it in its own record);
 * ``summary.json`` written once the run has finished (``SUMMARY_KEYS``): final metrics, total
   train seconds, hardware, library versions and git commit.
 
@@ -38,6 +41,7 @@ EPOCH_COLUMNS = (
     "epoch", "stage", "image_size", "randaug_magnitude", "mixup_alpha", "dropout", "lr",
     "train_loss", "val_loss", "val_top1", "val_top5", "ema_loss", "ema_top1", "ema_top5",
     "epoch_seconds", "eval_seconds", "images_per_second", "train_images",
+    "eval_images", "wall_seconds", "cpu_seconds", "load_avg",
 )
 SUMMARY_KEYS = (
     "experiment", "run_id", "status", "model", "dataset", "schedule_mode", "seed", "epochs", "final",

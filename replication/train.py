@@ -168,6 +168,10 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
     base_dataset(eval_ds).transform = data.eval_transform(d.eval_size, crop_pct=d.crop_pct)
     for ds in (train_ds, eval_ds):
         base_dataset(ds).cache_decoded = d.cache_decoded
+    if d.cache_short_side:
+        base_dataset(train_ds).cache_short_side = d.cache_short_side
+    # per-epoch evaluation: the whole set, or a subset fixed for every run (seed 0, not the run's seed)
+    epoch_eval_ds = limit_dataset(eval_ds, t.eval_subset, 0) if t.eval_subset else eval_ds
     num_classes = cfg.model.num_classes or len(base_dataset(train_ds).classes)
 
     global_batch = d.batch_size * accelerator.num_processes
@@ -207,6 +211,7 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
                     mixup=mixup, train_dataset=base_dataset(train_ds), loader=loader)
         if hook:
             hook("epoch_start", info)
+        wall, cpu = time.perf_counter(), time.process_time()
         row = {"epoch": epoch + 1, "stage": stage.index + 1, "image_size": stage.image_size,
                "randaug_magnitude": stage.randaug_magnitude, "mixup_alpha": stage.mixup_alpha, "dropout": stage.dropout}
         loss, seconds, state["global_step"] = train_epoch(
@@ -218,11 +223,11 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
                    images_per_second=round(images / seconds, 2), train_images=images)
         if (epoch + 1) % t.eval_every == 0 or epoch + 1 == t.epochs:
             start = time.perf_counter()
-            eval_loader = _loader(eval_ds, d.eval_batch_size, None, cfg, accelerator, False)
-            nets = {"val": model, **({"ema": ema.module} if ema is not None else {})}
-            for prefix, metrics in evaluate(accelerator, nets, eval_loader, t.channels_last).items():
+            for prefix, metrics in _evaluate_set(cfg, accelerator, model, ema, epoch_eval_ds).items():
                 row.update(_prefixed(prefix, metrics))
-            row["eval_seconds"] = round(time.perf_counter() - start, 3)
+            row.update(eval_seconds=round(time.perf_counter() - start, 3), eval_images=len(epoch_eval_ds))
+        row.update(wall_seconds=round(time.perf_counter() - wall, 3), cpu_seconds=round(time.process_time() - cpu, 3),
+                   load_avg=round(os.getloadavg()[0], 2))
         if hook:
             hook("epoch_end", info)
         state["history"].append(row)
@@ -237,6 +242,15 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
                     "last": {k: v for k, v in row.items() if k in _FINAL}}
 
     summary = _summary(cfg, state, accelerator.num_processes)
+    if t.eval_subset:  # the whole evaluation set, once, at the evaluation size and at the last training size
+        last_size = plan.stage(t.epochs - 1).image_size
+        for key, size in (("final", d.eval_size), ("final_at_train_size", last_size)):
+            base_dataset(eval_ds).transform = data.eval_transform(size, crop_pct=d.crop_pct)
+            full = _evaluate_set(cfg, accelerator, model, ema, eval_ds)
+            summary[key] = {"train_loss": state["history"][-1]["train_loss"], "image_size": size, "eval_images": len(eval_ds),
+                            **{k: v for prefix, m in full.items() for k, v in _prefixed(prefix, m).items()}}
+        base_dataset(eval_ds).transform = data.eval_transform(d.eval_size, crop_pct=d.crop_pct)
+        summary["final_subset"] = {k: state["history"][-1].get(k) for k in _FINAL}
     if main:
         results.write_epochs(out / "epochs.csv", state["history"])  # in case a kill came between checkpoint and CSV
         results.write_summary(out / "summary.json", summary)
@@ -271,7 +285,7 @@ def train_epoch(cfg, accelerator, model, optimizer, scheduler, ema, loader, plan
             x = x.contiguous(memory_format=torch.channels_last)
         if mixup.mixup_enabled:
             x, target = mixup(x, y)
-        with accelerator.autocast():
+        with _autocast(cfg, accelerator, x.shape[-1]):
             logits = model(x)
             loss = soft_loss(logits, target) if mixup.mixup_enabled else hard_loss(logits, y)
         accelerator.backward(loss)
@@ -293,6 +307,22 @@ def train_epoch(cfg, accelerator, model, optimizer, scheduler, ema, loader, plan
     bar.close()
     mean = accelerator.reduce(total / steps, reduction="mean").item()
     return round(mean, 6), seconds, global_step
+
+
+def _autocast(cfg: Config, accelerator, image_size: int):
+    """The run's mixed precision; or, with ``train.bf16_from_size``, bfloat16 autocast for batches of at
+    least that size (on this CPU bf16 is faster at large sizes and slower at small ones: `make bench`)."""
+    t = cfg.train
+    if t.mixed_precision == "no" and t.bf16_from_size and image_size >= t.bf16_from_size:
+        return torch.autocast(accelerator.device.type, dtype=torch.bfloat16)
+    return accelerator.autocast()
+
+
+def _evaluate_set(cfg: Config, accelerator, model, ema, dataset) -> dict[str, dict]:
+    """Model (and EMA) metrics on ``dataset`` with its current transform."""
+    loader = _loader(dataset, cfg.data.eval_batch_size, None, cfg, accelerator, False)
+    nets = {"val": model, **({"ema": ema.module} if ema is not None else {})}
+    return evaluate(accelerator, nets, loader, cfg.train.channels_last)
 
 
 @torch.no_grad()

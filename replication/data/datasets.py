@@ -13,9 +13,17 @@ from PIL import Image, UnidentifiedImageError
 
 from .manifest import DataError
 
-# Decoded images by path, shared by every ImageFileDataset of this process that sets
+# Decoded images by (path, short side), shared by every ImageFileDataset of this process that sets
 # ``cache_decoded``: each JPEG is decoded once per process, not once per epoch and stage.
-DECODED: dict[str, np.ndarray] = {}
+DECODED: dict[tuple[str, int], np.ndarray] = {}
+
+
+def _shrink(img: Image.Image, short_side: int) -> Image.Image:
+    """``img`` with its shorter side brought down to ``short_side`` (antialiased bicubic; never enlarged)."""
+    if not short_side or min(img.size) <= short_side:
+        return img
+    scale = short_side / min(img.size)
+    return img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC)
 
 
 class ImageFileDataset(torch.utils.data.Dataset):
@@ -40,6 +48,9 @@ class ImageFileDataset(torch.utils.data.Dataset):
         # when decoding shares the cores with the model (data.num_workers=0); a DataLoader worker
         # process would fill its own copy. Pixels are identical either way, so results do not change.
         self.cache_decoded = False
+        # With the cache: keep images whose shorter side exceeds this many px downscaled to it (0: as
+        # decoded), so that training at small sizes does not resize large images at every step.
+        self.cache_short_side = 0
 
     @property
     def targets(self) -> list:
@@ -51,9 +62,10 @@ class ImageFileDataset(torch.utils.data.Dataset):
     def load_image(self, index: int) -> Image.Image:
         path = self.samples[index][0]
         if self.cache_decoded and not self.draft_size:
-            pixels = DECODED.get(path)
+            key = (path, self.cache_short_side)
+            pixels = DECODED.get(key)
             if pixels is None:
-                pixels = DECODED[path] = np.asarray(self._decode(path))
+                pixels = DECODED[key] = np.asarray(_shrink(self._decode(path), self.cache_short_side))
             return Image.fromarray(pixels)
         return self._decode(path)
 
