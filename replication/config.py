@@ -36,6 +36,21 @@ HOLDS = ("first", "last", "middle")
 PAIRS = ("image_size", "randaug_magnitude", "mixup_alpha", "dropout")
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. (YAML 1.1 also reads no/yes/on/off as booleans, which
+    would turn ``train.mixed_precision=no`` into False.)"""
+
+
+_Loader.yaml_implicit_resolvers = {k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+                                   for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
+
+
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the key and how to fix it."""
 
@@ -238,7 +253,7 @@ def parse_overrides(items) -> dict:
             raise ConfigError(f"override {item!r} is not key=value; write e.g. schedule.stages=4")
         key, text = item.split("=", 1)
         try:
-            value = yaml.safe_load(text) if text.strip() else ""
+            value = _yaml(text) if text.strip() else ""
         except yaml.YAMLError as err:
             raise ConfigError(f"override {key}: cannot parse {text!r} as a value ({err.__class__.__name__})") from None
         parts = key.strip().split(".")
@@ -262,7 +277,7 @@ def read_yaml(path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; give a path such as {CONFIGS_DIR.name}/progressive.yaml")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = _yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(data, dict):

@@ -96,7 +96,9 @@ def build_scheduler(cfg: Config, optimizer, steps_per_epoch: int):
     if o.sched == "cosine":
         return CosineLRScheduler(optimizer, t_initial=max(1, total - warmup), lr_min=o.min_lr, warmup_prefix=True, **common)
     decay = o.decay_epochs * steps_per_epoch if o.sched == "step" else float("inf")
-    return StepLRScheduler(optimizer, decay_t=decay, decay_rate=o.decay_rate, **common)
+    # the staircase counts from step 0, as the official code's exponential_decay does (timm's default,
+    # warmup_prefix=True, would count from the end of the warm-up: 6.3 % higher after a 5-epoch warm-up)
+    return StepLRScheduler(optimizer, decay_t=decay, decay_rate=o.decay_rate, warmup_prefix=False, **common)
 
 
 def set_mixup(mixup: Mixup, alpha: float, cutmix: bool) -> None:

@@ -60,6 +60,16 @@ def test_override_values_are_typed():
     assert load("seed=3").resolved_run_id == "seed3"
 
 
+def test_yaml_booleans_are_only_true_and_false(tmp_path):
+    assert load("train.mixed_precision=no").train.mixed_precision == "no"  # YAML 1.1 would read False
+    with pytest.raises(C.ConfigError, match="train.channels_last: expected true or false, got 'no'"):
+        load("train.channels_last=no")
+    path = tmp_path / "exp.yaml"
+    path.write_text("train: {mixed_precision: no, channels_last: false}\n")
+    cfg = C.load(path)
+    assert (cfg.train.mixed_precision, cfg.train.channels_last) == ("no", False)
+
+
 def test_round_trip_through_yaml(tmp_path):
     cfg = load("profile=cpu", "schedule.mode=official", "seed=5")
     results.save_config(cfg, tmp_path / "config.yaml")
@@ -136,3 +146,20 @@ def test_cli_stops_before_any_compute(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "config error" in err and "schedule.stages=0" in err and "at least 1 stage" in err
     assert not out.exists()
+
+
+def test_the_step_schedule_counts_from_step_0_as_the_official_code():
+    import torch
+
+    from replication import recipe
+
+    cfg = load("profile=gpu")  # RMSProp, 0.016 per 256, 5 warm-up epochs, x0.97 every 2.4 epochs
+    steps, batch = 100, 4096
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = recipe.build_scheduler(cfg, opt, steps)
+    base = cfg.optim.lr * batch / cfg.optim.lr_base_batch
+    for epoch in (0, 2, 5, 5.01, 100, 349):
+        t = int(round(epoch * steps))
+        sched.step_update(t)
+        official = base * t / (5 * steps) if epoch < 5 else base * 0.97 ** (t // (2.4 * steps))
+        assert opt.param_groups[0]["lr"] * base == pytest.approx(official * 1.0, rel=1e-9), epoch

@@ -69,6 +69,18 @@ def test_tiny_dataset_works_without_setup():
     assert len(get_dataset("imagenette_tiny", "eval")) == 80
 
 
+def test_the_decoded_cache_keeps_a_short_side(fake_env):
+    _tiny_imagenette(fake_env)
+    ds = get_dataset("imagenette", "train")
+    ds.cache_decoded = True
+    full = ds.load_image(0)
+    ds.cache_short_side = 12
+    small = ds.load_image(0)
+    assert min(full.size) == 24 and min(small.size) == 12 and small.size[0] / small.size[1] == full.size[0] / full.size[1]
+    ds.cache_short_side = 48  # never enlarged
+    assert ds.load_image(0).size == full.size
+
+
 def test_transforms_record_their_settings_and_reject_bad_values():
     from replication.config import DataConfig
 

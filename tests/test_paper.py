@@ -106,11 +106,14 @@ def _run(root: Path, experiment: str, run_id: str, config: dict, top1: float, cu
 
 
 def _t13_results(root: Path, adaptive_gain: float, profile: str = "cpu"):
-    arms = {"vanilla": {"mode": "vanilla-progressive", "adaptive": False}, "adaptive": {"mode": "paper", "adaptive": False},
-            "rvanilla": {"mode": "random-resize", "adaptive": False}, "radaptive": {"mode": "random-resize", "adaptive": True}}
+    arms = {"vanilla": {"mode": "vanilla-progressive", "adaptive": False, "hold": "middle"},
+            "weak": {"mode": "vanilla-progressive", "adaptive": False, "hold": "first"},  # W: a control, not T13's
+            "adaptive": {"mode": "paper", "adaptive": False},
+            "rvanilla": {"mode": "random-resize", "adaptive": False, "hold": "middle"},
+            "radaptive": {"mode": "random-resize", "adaptive": True}}
     for arm, schedule in arms.items():
         for seed, noise in enumerate((0.0, 0.2, -0.1)):
-            top1 = 80.0 + noise + (adaptive_gain if arm in ("adaptive", "radaptive") else 0.0)
+            top1 = 80.0 + noise + (adaptive_gain if arm in ("adaptive", "radaptive") else -5.0 if arm == "weak" else 0.0)
             config = {"profile": profile, "seed": seed, "model": {"name": "efficientnetv2_b0"}, "schedule": schedule,
                       "data": {"dataset": "imagenette"}, "train": {"epochs": 3}}
             _run(root, "t12_progressive", f"{arm}_seed{seed}", config, top1)

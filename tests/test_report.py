@@ -290,7 +290,7 @@ def _adaptive_seeds(root: Path, seeds: int, paper_arm: bool = True):
         for seed in range(seeds):
             curve = [base + gain + (1 + epoch) * OFFSETS[seed] for epoch, base in enumerate(CURVE)]
             config = {"seed": seed, "model": {"name": "efficientnetv2_b0"},
-                      "schedule": {"mode": mode, "adaptive": adaptive}}
+                      "schedule": {"mode": mode, "adaptive": adaptive, "hold": "middle"}}
             _proxy_run(root, "t12_progressive", f"{arm}_seed{seed}", config, curve)
 
 
@@ -425,3 +425,21 @@ def test_html_renders_the_same_content_as_the_markdown(tmp_path):
     for phrase in ("ours_*_std", "ours_*_ci95", "Proxy values plotted", "ours_baseline_train_time_ci95"):
         assert phrase in shown and phrase in text
     assert "Figure 1: Figure 1" not in text and "Figure 1: Figure 1" not in page
+
+
+def test_the_trial_length_decides_once_it_has_runs(tmp_path):
+    """The 8-epoch pilot (history) is not mixed into the declared 12-epoch trial's arms."""
+    from replication import report
+    from replication.report import tables_proxy
+
+    assert tables_proxy.trial_epochs("cpu") == 12
+    for mode, top1 in (("fixed", 44.0), ("paper", 37.0)):  # the pilot: 8 epochs
+        _proxy_run(tmp_path, "t12_progressive", f"pilot_{mode}_seed0", {"seed": 0, "model": {"name": "efficientnetv2_b0"},
+                   "schedule": {"mode": mode}}, [30.0] * 7 + [top1])
+    row = lambda: report.build_item("T12", collect.Results(tmp_path)).frame.set_index("model").loc[  # noqa: E731
+        "efficientnetv2_b0 (proxy)"]
+    assert row()["ours_progressive_top1_acc_pct"] == 37.0  # alone, the pilot is shown
+    for mode, top1 in (("fixed", 60.0), ("paper", 58.0)):  # the trial: 12 epochs
+        _proxy_run(tmp_path, "t12_progressive", f"{mode}_seed0", {"seed": 0, "model": {"name": "efficientnetv2_b0"},
+                   "schedule": {"mode": mode}}, [30.0] * 11 + [top1])
+    assert (row()["ours_progressive_top1_acc_pct"], row()["ours_progressive_runs"]) == (58.0, 1)

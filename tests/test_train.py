@@ -153,7 +153,8 @@ def test_resume_refuses_a_changed_config(reference, tmp_path):
 LAUNCH = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "replication", "train"]
 # every column except the timings
-RECORD = [c for c in results.EPOCH_COLUMNS if c not in ("epoch_seconds", "eval_seconds", "images_per_second")]
+RECORD = [c for c in results.EPOCH_COLUMNS
+          if c not in ("epoch_seconds", "eval_seconds", "images_per_second", "wall_seconds", "cpu_seconds", "load_avg")]
 
 
 @pytest.mark.slow
@@ -301,6 +302,34 @@ def _processes_mentioning(text: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+@pytest.mark.timeout(180)
+def test_subset_evaluation_each_epoch_and_the_whole_set_at_the_end(tmp_path, one_thread):
+    cfg = C.load(CONFIG, SMOKE + dirs(tmp_path) + ["train.epochs=2", "train.eval_subset=30", "train.eval_every=1",
+                                                   "data.cache_decoded=true", "data.cache_short_side=40"])
+    summary = train.run(cfg)
+    epochs = pd.read_csv(results.run_dir(cfg) / "epochs.csv")
+    assert epochs["eval_images"].tolist() == [30, 30] and epochs["ema_top1"].notna().all()
+    assert (epochs["wall_seconds"] >= epochs["epoch_seconds"]).all() and (epochs["cpu_seconds"] > 0).all()
+    assert epochs["load_avg"].notna().all()
+    final, at_train = summary["final"], summary["final_at_train_size"]
+    assert (final["eval_images"], final["image_size"]) == (80, cfg.data.eval_size)
+    assert (at_train["eval_images"], at_train["image_size"]) == (80, 48)  # the last stage's size
+    assert summary["final_subset"]["ema_top1"] == epochs["ema_top1"].iloc[-1]
+    assert json.loads((results.run_dir(cfg) / "summary.json").read_text())["final"] == final
+
+
+def test_bfloat16_autocast_from_a_stage_size():
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    cfg = C.load(CONFIG, ["profile=smoke", "train.bf16_from_size=48"])
+    for size, expected in ((32, False), (48, True), (64, True)):
+        with train._autocast(cfg, accelerator, size):
+            assert torch.is_autocast_enabled("cpu") is expected, size
+    with train._autocast(C.load(CONFIG, ["profile=smoke"]), accelerator, 64):
+        assert not torch.is_autocast_enabled("cpu")
 
 
 def test_checkpoint_is_safe_to_load(reference):

@@ -14,7 +14,7 @@ from pathlib import Path
 from replication import paper
 from replication.results import atomic_write_text
 from replication.report import TABLES, FIGURES, build_items, checks
-from replication.report import bench_section, nas_figure, summary, trace
+from replication.report import bench_section, design, nas_figure, summary, trace
 from replication.report import verdicts as v
 from replication.report.collect import Results
 from replication.report.items import header_lines, markdown_table, narrow_tables, title
@@ -190,6 +190,7 @@ def markdown(res: Results) -> str:
         "*released weights, evaluated by a third party*: accuracy of the official checkpoints measured by timm "
         "(last section). Runs of the `smoke` profile are never counted.", "",
         "## Verdict criteria", "", "```", criteria, "```", "",
+        "## The cpu study, declared before its runs", "", *design.lines(),
         "## Claims ledger", "", _ledger_table(claims), "",
         "## Tables and figures", "",
     ]

@@ -276,7 +276,13 @@ def figure06(res: Results) -> Item:
     curves = pd.DataFrame()
     if not epochs.empty and "schedule.mode" in epochs.columns:
         metric = "ema_top1" if "ema_top1" in epochs.columns and epochs["ema_top1"].notna().any() else "val_top1"
-        keep = epochs[epochs["schedule.mode"].isin(["vanilla-progressive", "paper"])].dropna(subset=[metric])
+        arms = epochs["schedule.mode"].isin(["vanilla-progressive", "paper"])
+        if "schedule.hold" in epochs.columns:  # vanilla = regularization held at the middle (W, held weak, is a control)
+            arms &= (epochs["schedule.mode"] == "paper") | (epochs["schedule.hold"] == "middle")
+        if {"profile", "train.epochs"} <= set(epochs.columns):  # the trial's length, once it has runs
+            trial = epochs["train.epochs"] == epochs["profile"].map(tables_proxy.trial_epochs)
+            arms &= trial if (arms & trial).any() else True
+        keep = epochs[arms].dropna(subset=[metric])
         curves = m.over_seeds(keep, metric, ["schedule.mode", "epoch"]).drop(columns="values")
         curves["progress_pct"] = 100 * curves["epoch"] / keep["train.epochs"].max()
     item = Item("F6", frame, f"{PROXY} (validation top-1 per epoch, mean over seeds; {m.ERROR_BARS})",

@@ -148,13 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("bench-gpu", help="the GPU speed benchmark (bench/gpu.sh)", description=__doc__.splitlines()[0])
-    _arguments(p).set_defaults(func=lambda args: main(args=args))
+    _arguments(p).set_defaults(func=lambda args: main(started=START, args=args))
 
 
 def main(argv: list[str] | None = None, started: float | None = None, args=None) -> int:
-    """Run the benchmark; ``started`` is the ``time.monotonic()`` the time limit counts from (default:
-    when this module was imported)."""
-    started = START if started is None else started
+    """Run the benchmark; ``started`` is the ``time.monotonic()`` the time limit counts from (default: now;
+    the command line passes the moment this module was imported)."""
+    started = time.monotonic() if started is None else started
     args = args if args is not None else build_parser().parse_args(argv)
     import timm
     import torch

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import socket
+import sys
 import time
 import types
 from pathlib import Path
@@ -28,11 +29,13 @@ def _dirs(output_dir: str = "", checkpoint_dir: str = "") -> dict:
     return {"train": train} if train else {}
 
 
-def run_arm(study: spec_mod.Study, arm: spec_mod.Arm, seed: int, output_dir: str = "", checkpoint_dir: str = "") -> dict:
-    """One run of ``arm`` (trained, resumed, or read back when finished); one row for a table."""
+def run_arm(study: spec_mod.Study, arm: spec_mod.Arm, seed: int, output_dir: str = "", checkpoint_dir: str = "",
+            progress: bool = True) -> dict:
+    """One run of ``arm`` (trained, resumed, or read back when finished); one row for a table.
+    ``progress=False`` turns the progress bar off (a log file gets the per-epoch lines only)."""
     from replication import train
 
-    updates = _dirs(output_dir, checkpoint_dir)
+    updates = merge(_dirs(output_dir, checkpoint_dir), {} if progress else {"train": {"progress": False}})
     if arm.init_from:  # start from the source arm's final weights of the same seed
         source = study.arm(arm.init_from)
         src = results.checkpoint_dir(study.config(source, seed, updates)) / "last.pt"
@@ -136,7 +139,7 @@ def run_queue(profile: str, family: str = "", arms=(), seeds=(), until: float | 
             print(f"stopping: past --until, before {arm.family}/{arm.name} seed {seed}", flush=True)
             break
         print(f"run {arm.family}/{arm.name} seed {seed}", flush=True)
-        done.append(run_arm(study, arm, seed, output_dir, checkpoint_dir))
+        done.append(run_arm(study, arm, seed, output_dir, checkpoint_dir, progress=sys.stderr.isatty()))
         print(f"  {done[-1]}", flush=True)
     return done
 
@@ -261,7 +264,6 @@ def add_commands(subparsers) -> None:
 
 def _cli(args) -> int:
     import datetime
-    import sys
 
     from replication.config import ConfigError
 

@@ -37,6 +37,7 @@ class Arm:
     init_from: str = ""  # "family/arm": start from its last.pt of the same seed
     pending: str = ""  # why the arm cannot run yet (the queue skips it)
     note: str = ""
+    own: dict = field(default_factory=dict)  # the arm's own updates (without the family's common ones)
 
     def run_id(self, seed: int) -> str:
         return f"{self.name}_seed{seed}"
@@ -48,6 +49,7 @@ class Family:
     experiment: str
     arms: dict[str, Arm] = field(default_factory=dict)
     knobs: dict = field(default_factory=dict)  # everything that is not an arm (static, speed, nas, transfer stats)
+    common: dict = field(default_factory=dict)  # config updates every arm shares
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Study:
     path: Path
     families: dict[str, Family]
     queue: tuple[tuple[str, tuple[str, ...], tuple[int, ...] | None], ...]  # (family, arms, seeds or None: the arms')
+    changes: tuple[dict, ...] = ()  # what changed in the spec after it was declared: date, what, why
 
     def family(self, name: str) -> Family:
         if name not in self.families:
@@ -91,15 +94,18 @@ def load(profile: str) -> Study:
     """Read and check ``studies/<profile>.yaml``: every arm's config must resolve."""
     path = config_mod.study_path(profile)
     raw = config_mod.read_yaml(path)
-    unknown = set(raw) - {"trainer", "families", "queue"}
+    unknown = set(raw) - {"trainer", "families", "queue", "changes"}
     if unknown:
-        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; use trainer, families, queue")
+        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; use trainer, families, queue, changes")
     families = {}
     for name, body in (raw.get("families") or {}).items():
         if name not in EXPERIMENTS:
             raise ConfigError(f"{path}: unknown family {name!r}; families: {', '.join(EXPERIMENTS)}")
         families[name] = _family(path, name, dict(body or {}))
-    study = Study(profile, path, families, tuple(_queue(path, families, raw.get("queue") or [])))
+    changes = tuple(raw.get("changes") or ())
+    if not all(isinstance(c, dict) and {"date", "what", "why"} <= set(c) for c in changes):
+        raise ConfigError(f"{path}: every entry of changes needs date, what and why")
+    study = Study(profile, path, families, tuple(_queue(path, families, raw.get("queue") or [])), changes)
     for family in families.values():
         for arm in family.arms.values():
             try:
@@ -124,8 +130,8 @@ def _family(path: Path, name: str, body: dict) -> Family:
         if not (isinstance(arm_seeds, list) and arm_seeds and all(isinstance(s, int) for s in arm_seeds)):
             raise ConfigError(f"{where}: seeds must be a non-empty list of integers, got {arm_seeds!r}")
         out[arm] = Arm(name, arm, str(meta["config"]), config_mod.merge(common, values), tuple(arm_seeds),
-                       str(meta.get("init_from", "")), str(meta.get("pending", "")), str(meta.get("note", "")))
-    return Family(name, EXPERIMENTS[name], out, body)
+                       str(meta.get("init_from", "")), str(meta.get("pending", "")), str(meta.get("note", "")), values)
+    return Family(name, EXPERIMENTS[name], out, body, common)
 
 
 def _queue(path: Path, families: dict, entries: list):
