@@ -27,12 +27,20 @@ def test_the_cpu_trial_is_declared_as_the_issue_fixes_it():
     assert (p.schedule.randaug_magnitude, p.schedule.mixup_alpha, p.schedule.dropout) == ((5, 15), (0, 0.2), (0.1, 0.3))
     assert f.schedule.mode == "fixed" and f.schedule.hold == "middle"
     assert all(fam.arms[a].seeds == (0, 1, 2) for a in ("P", "F", "V", "W", "R", "RA"))
-    assert fam.arms["F_time"].pending  # its epochs come from P seed 0's time, written before its runs
+    f_time = study.config(fam.arms["F_time"], 0)  # its epochs come from P seed 0's time, written before its runs
+    assert (f_time.schedule.mode, f_time.schedule.hold, f_time.train.epochs) == ("fixed", "middle", 9)
+    assert any("F_time" in c["what"] for c in study.changes)
     order = [(a.family, a.name, s) for a, s in study.runs()]
     assert order.index(("progressive", "P", 0)) < order.index(("progressive", "F", 0))
 
 
 def test_the_queue_skips_pending_arms_and_follows_the_filters(monkeypatch):
+    import dataclasses
+
+    study = spec.load("cpu")
+    arms = study.family("progressive").arms
+    arms["F_time"] = dataclasses.replace(arms["F_time"], pending="waits for P seed 0")
+    monkeypatch.setattr(experiments.spec_mod, "load", lambda profile: study)
     ran = []
     monkeypatch.setattr(experiments, "run_arm", lambda study, arm, seed, *a, **k: ran.append((arm.name, seed)) or {})
     experiments.run_queue("cpu", family="progressive", arms=("F", "F_time"), seeds=(0,))
