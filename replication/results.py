@@ -18,6 +18,7 @@ Checkpoints (weights, optimizer, EMA, RNG states, history) go to
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -52,19 +53,27 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 # --------------------------------------------------------------------------- atomic files
-def atomic_write_text(path, text: str) -> None:
-    """Write via a temporary file in the same folder and ``os.replace`` (never half-written)."""
+@contextlib.contextmanager
+def _atomic(path):
+    """A temporary path beside ``path`` (mode as ``open()`` gives) that becomes ``path`` with ``os.replace``
+    when the block ends, or is deleted when it fails: a kill never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, file_mode())  # mkstemp makes 0600; a record is an ordinary file
+    os.close(fd)
     try:
-        os.fchmod(fd, file_mode())  # mkstemp makes 0600; a record is an ordinary file
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (never half-written)."""
+    with _atomic(path) as tmp:
+        Path(tmp).write_text(text)
 
 
 def file_mode() -> int:
@@ -254,18 +263,9 @@ def git_commit() -> str:
 
 # --------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path, state: dict) -> None:
-    """``torch.save`` to a temporary file, then ``os.replace``: a kill never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, file_mode())
-    os.close(fd)
-    try:
+    """``torch.save`` through :func:`_atomic`: a kill never leaves half a file."""
+    with _atomic(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path) -> dict:

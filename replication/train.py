@@ -65,8 +65,9 @@ def _check_run_dir(cfg: Config, resume: bool, overwrite: bool) -> str:
         verb = "reuse it" if finished else "continue it"
         raise ConfigError(f"{out} already holds {what} run; pass --resume to {verb} (same config), --overwrite to train "
                           "it again from scratch, or choose another run_id=... / experiment=...")
+    record = results.read_run(out)
     try:
-        saved = config_mod.from_dict(results.read_run(out)["config"])
+        saved = config_mod.from_dict(record["config"])
     except ConfigError as err:
         raise ConfigError(f"{out / 'config.yaml'} is not a valid saved config ({err}); pass --overwrite to start again") from None
     changed = config_mod.diff(saved, cfg)
@@ -77,7 +78,7 @@ def _check_run_dir(cfg: Config, resume: bool, overwrite: bool) -> str:
                           "(or experiment=...), or pass --overwrite to replace that run")
     if finished:
         return "done"
-    logged = len(results.read_run(out)["epochs"])
+    logged = len(record["epochs"])
     if logged and not ckpt.exists():
         raise results.RunError(f"{out / 'epochs.csv'} logs {logged} epoch(s) but the checkpoint {ckpt} is missing, so the "
                                "run cannot continue where it stopped; restore the checkpoint, or pass --overwrite to "
@@ -168,8 +169,7 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
     base_dataset(eval_ds).transform = data.eval_transform(d.eval_size, crop_pct=d.crop_pct)
     for ds in (train_ds, eval_ds):
         base_dataset(ds).cache_decoded = d.cache_decoded
-    if d.cache_short_side:
-        base_dataset(train_ds).cache_short_side = d.cache_short_side
+    base_dataset(train_ds).cache_short_side = d.cache_short_side
     # per-epoch evaluation: the whole set, or a subset fixed for every run (seed 0, not the run's seed)
     epoch_eval_ds = limit_dataset(eval_ds, t.eval_subset, 0) if t.eval_subset else eval_ds
     num_classes = cfg.model.num_classes or len(base_dataset(train_ds).classes)
