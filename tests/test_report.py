@@ -443,3 +443,72 @@ def test_the_trial_length_decides_once_it_has_runs(tmp_path):
         _proxy_run(tmp_path, "t12_progressive", f"{mode}_seed0", {"seed": 0, "model": {"name": "efficientnetv2_b0"},
                    "schedule": {"mode": mode}}, [30.0] * 11 + [top1])
     assert (row()["ours_progressive_top1_acc_pct"], row()["ours_progressive_runs"]) == (58.0, 1)
+
+
+# ----------------------------------------------------------------------------- declared arms of the cpu study
+def _declared_run(root: Path, arm: str, seed: int, top1: float, seconds: float, load: float = 2.0, **changes):
+    """A finished run whose config.yaml is exactly what the cpu study spec declares for ``arm`` and ``seed``
+    (``changes``: config updates, e.g. another epoch count, which make it no longer that arm)."""
+    import pandas as pd
+
+    from replication import progressive, results
+    from replication.study import spec
+
+    study = spec.load("cpu")
+    cfg = progressive.resolve(study.config(study.arm(f"progressive/{arm}"), seed, changes))
+    folder = root / cfg.experiment / cfg.resolved_run_id
+    folder.mkdir(parents=True)
+    results.save_config(cfg, folder / "config.yaml")
+    rows = [{"epoch": e + 1, "stage": 1, "ema_top1": top1, "load_avg": load, "epoch_seconds": seconds / cfg.train.epochs}
+            for e in range(cfg.train.epochs)]
+    pd.DataFrame(rows, columns=list(results.EPOCH_COLUMNS)).to_csv(folder / "epochs.csv", index=False)
+    summary = dict.fromkeys(results.SUMMARY_KEYS) | {
+        "experiment": cfg.experiment, "run_id": cfg.resolved_run_id, "status": "complete", "seed": seed,
+        "epochs": cfg.train.epochs, "final": {"val_top1": top1, "ema_top1": top1}, "total_train_seconds": seconds,
+        "hardware": {"processor": "test CPU", "cpu_count": 2, "torch_threads": 2}}
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def test_runs_are_labelled_with_their_declared_arm_from_the_saved_config(tmp_path):
+    from replication.report import arms, measured
+
+    _declared_run(tmp_path, "F_time", 0, 50.0, 900.0)
+    _declared_run(tmp_path, "P", 0, 46.0, 950.0, train={"epochs": 11}, run_id="P_seed0")  # P's name, not P's config
+    runs = measured.runs_table(collect.Results(tmp_path), "t12_progressive").set_index("run_id")
+    assert runs.loc["F_time_seed0", "arm"] == "F_time"
+    assert runs.loc["P_seed0", "arm"] is None
+    assert arms.label(str(tmp_path / "missing"), "cpu") is None and arms.label(str(tmp_path), "") is None
+
+
+def test_t12_adds_the_equal_time_row_the_length_trend_and_flags_loaded_runs(tmp_path):
+    from replication import report
+    from replication.report import tables_proxy
+    from replication.report.items import write_table
+
+    for seed in range(3):
+        _declared_run(tmp_path, "P", seed, 46.0 + seed, 950.0 + seed, load=3.2 if seed == 2 else 2.0)
+        _declared_run(tmp_path, "F", seed, 55.0 + seed, 1300.0)
+        _declared_run(tmp_path, "F_time", seed, 51.0 + seed, 960.0)
+    _declared_run(tmp_path, "P36", 0, 70.0, 2800.0)
+    _declared_run(tmp_path, "F36", 0, 72.0, 3900.0)
+    res = collect.Results(tmp_path)
+    item = report.build_item("T12", res)
+    rows = item.frame[item.frame["model"] == "efficientnetv2_b0 (proxy)"].set_index("comparison")
+    equal_time = rows.loc["equal training time (F_time)"]
+    assert equal_time["ours_baseline_top1_acc_pct"] == pytest.approx(52.0) and equal_time["ours_baseline_runs"] == 3
+    assert equal_time["ours_progressive_top1_acc_pct"] == pytest.approx(47.0)
+    assert equal_time["ours_gap_ci95_low"] < -5 < equal_time["ours_gap_ci95_high"]
+    assert rows.loc["equal epochs", "ours_baseline_top1_acc_pct"] == pytest.approx(56.0)  # F only: no F_time, no F36
+    trend = item.extra["table"].set_index("epochs")
+    assert list(trend.index) == [12, 36] and trend.loc[36, "ours_gap_points"] == pytest.approx(-2.0)
+    assert trend.loc[12, "ours_gap_points"] == pytest.approx(-9.0) and set(trend["runs"]) == {"declared arms"}
+    assert tables_proxy.load_flags(res, tables_proxy.proxy_runs(res, "progressive")) == ["P_seed2"]
+    assert any("P_seed2" in note and "load average" in note for note in item.notes)
+    assert "reached the progressive arm's final 47.0 % after epoch 1 (108 s of training, 11 %" in " ".join(item.notes)
+    series = set(tables_proxy.time_runs(res)["series"])
+    assert series == {f"{a}: efficientnetv2_b0 {mode}" for a, mode in
+                      (("P", "paper"), ("F", "fixed"), ("F_time", "fixed"), ("P36", "paper"), ("F36", "fixed"))}
+    (tmp_path / "out").mkdir()
+    written = write_table(item, tmp_path / "out")
+    assert [p.name for p in written] == ["table12.csv", "table12.md", "table12_extra.csv"]
+    assert "Length trend" in (tmp_path / "out" / "table12.md").read_text()

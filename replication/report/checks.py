@@ -223,10 +223,6 @@ def t11_speedups(items, res):
                       for _, r in rows.iterrows()], "T11 speed-ups")
 
 
-def _proxy_rows(frame):
-    return frame[frame["model"].astype(str).str.endswith("(proxy)")]
-
-
 def t12_time_saving(items, res):
     """Fixed / progressive training time over the same multi-seed runs as C22's accuracy."""
     runs = tables_proxy.proxy_runs(res, "progressive")

@@ -125,10 +125,8 @@ class Results:
             path = Path(run["run_dir"]) / "epochs.csv"
             if path.is_file() and path.stat().st_size:
                 frame = pd.read_csv(path)
-                for column, value in run.items():
-                    if column not in frame.columns and not isinstance(value, (list, dict)):
-                        frame[column] = value
-                frames.append(frame)
+                config = {c: value for c, value in run.items() if c not in frame.columns and not isinstance(value, (list, dict))}
+                frames.append(pd.concat([frame, pd.DataFrame(config, index=frame.index)], axis=1))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     # ------------------------------------------------------------------ hardware

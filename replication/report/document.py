@@ -152,19 +152,22 @@ def _item_section(key: str, item, claims: pd.DataFrame, res: Results) -> list[st
                   f"Files: [{item.stem}.png]({item.stem}.png), [{item.stem}.svg]({item.stem}.svg)", ""]
     else:
         shown = item.frame.drop(columns=[c for c in ("evidence", "hardware") if c in item.frame.columns])
-        lines += [narrow_tables(shown), "", f"Files: [{item.stem}.csv]({item.stem}.csv), [{item.stem}.md]({item.stem}.md)", ""]
+        lines += [narrow_tables(shown), "", *_plotted_table(item),
+                  f"Files: [{item.stem}.csv]({item.stem}.csv), [{item.stem}.md]({item.stem}.md)", ""]
     return lines
 
 
 def _plotted_table(item) -> list[str]:
-    """The proxy values a figure plots (mean, std, 95 % t interval, n per arm), as Markdown lines."""
+    """The proxy values a figure plots (mean, std, 95 % t interval, n per arm), or a table's second table
+    (``extra["table_caption"]`` says what it is), as Markdown lines."""
     table = item.extra.get("table")
     if table is None or table.empty:
         return []
     table = table.rename(columns={"model.name": "model", "schedule.mode": "arm"})
     which = "the last epoch of each arm" if "epoch" in table.columns else "each arm"
-    return [f"Proxy values plotted, {which}: mean over seeds, sample std, 95 % t interval (ci_low, ci_high), "
-            "n = seeds.", "", narrow_tables(table), ""]
+    caption = item.extra.get("table_caption") or (f"Proxy values plotted, {which}: mean over seeds, sample std, "
+                                                    "95 % t interval (ci_low, ci_high), n = seeds.")
+    return [caption, "", narrow_tables(table), ""]
 
 
 def markdown(res: Results) -> str:

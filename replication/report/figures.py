@@ -124,10 +124,10 @@ def figure01(res: Results) -> Item:
     ours_params = [m.exact_row(res, FIG1_FAMILIES.get(n)).get("params_M") if n in FIG1_FAMILIES else None
                    for n in frame["model"]]
     frame["ours_params_M"] = ours_params
-    runs = tables_proxy.proxy_runs(res, "progressive")
+    runs = tables_proxy.time_runs(res)
     proxy = pd.DataFrame()
-    if not runs.empty and "model.name" in runs.columns:
-        proxy = seed_summary(runs, {"top1": "top1", "train_hours": "train_hours"}, ["model.name", "schedule.mode"])
+    if not runs.empty:
+        proxy = seed_summary(runs, {"top1": "top1", "train_hours": "train_hours"}, ["series", "model.name", "schedule.mode"])
     missing = [] if not proxy.empty else ["proxy accuracy vs training time (progressive notebook)"]
     if all(v is None for v in ours_params):
         missing.append("params of V2-S, EfficientNet-B6 and DeiT-B (static notebook)")
@@ -135,6 +135,7 @@ def figure01(res: Results) -> Item:
     item = Item("F1", frame, evidence, res.hardware(runs) if not runs.empty else "", missing,
                 ["the time axes differ: the paper's is ImageNet on 32 TPU cores, ours is Imagenette proxies on our CPU"])
     item.extra["proxy"] = proxy
+    item.extra["seeds"] = runs[["series", "seed", "top1", "train_hours"]] if not runs.empty else runs
     item.extra["table"] = proxy
     return item
 
@@ -148,13 +149,17 @@ def plot_figure01(fig, item: Item) -> None:
     proxy = item.extra["proxy"]
     if proxy.empty:
         _empty(ax2, "proxy runs of the progressive notebook")
-    for (name, mode), part in _groups(proxy, ["model.name", "schedule.mode"]):
+    seeds = item.extra["seeds"]
+    for i, (series, part) in enumerate(_groups(proxy, "series")):
+        color = f"C{i % 10}"
         ax2.errorbar(part["ours_train_hours"], part["ours_top1"], yerr=_half_widths(part, "top1"),
-                     xerr=_half_widths(part, "train_hours"), capsize=3,
-                     label=f"ours: {name} {mode} ({_n_text(part['ours_top1_n'])})", **OURS_STYLE)
+                     xerr=_half_widths(part, "train_hours"), capsize=3, color=color,
+                     label=f"ours: {series} ({_n_text(part['ours_top1_n'])})", **OURS_STYLE)
+        one = seeds[seeds["series"] == series]  # every seed as a small dot beside its arm's mean
+        ax2.scatter(one["train_hours"], one["top1"], s=9, color=color, alpha=0.6, zorder=3)
     ax2.set(xlabel="training time on our hardware (h)", ylabel="proxy top-1 (%)", title="(a) ours: proxies")
     if not proxy.empty:
-        ax2.legend(fontsize=6, title="bars: 95 % t interval (n >= 2)", title_fontsize=6)
+        ax2.legend(fontsize=6, title="mean (bars: 95 % t interval, n >= 2); dots: seeds", title_fontsize=6)
     b = item.frame[item.frame["panel"] == "b"].reset_index(drop=True)
     xs = range(len(b))
     ax3.bar([x - 0.2 for x in xs], b["paper_params_M_figure"], width=0.4, label="paper (Fig. 1b)")

@@ -96,9 +96,15 @@ def write_table(item: Item, out_dir: Path) -> list[Path]:
     atomic_write_text(csv_path, item.frame.to_csv(index=False))
     text = [f"# {item.info.label}: {item.info.title}", "", *[f"{line}  " for line in header_lines(item)], "",
             _markdown_frame(item.frame), ""]
+    second = item.extra.get("table")
+    paths = [csv_path, md_path]
+    if second is not None and not second.empty:  # a table's second table (e.g. T12's length trend)
+        paths.append(out_dir / f"{item.stem}_extra.csv")
+        atomic_write_text(paths[-1], second.to_csv(index=False))
+        text += [item.extra.get("table_caption", ""), "", _markdown_frame(second), ""]
     atomic_write_text(md_path, "\n".join(text))
-    item.files = [csv_path.name, md_path.name]
-    return [csv_path, md_path]
+    item.files = [p.name for p in paths]
+    return paths
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

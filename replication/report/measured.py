@@ -10,6 +10,7 @@ import re
 
 import pandas as pd
 
+from replication.report import arms
 from replication.report import verdicts as v
 from replication.report.collect import Results, pick, seeds_by
 from replication.study.spec import EXPERIMENTS  # results/<experiment>/ of each experiment family
@@ -145,13 +146,15 @@ def final_metric(run: dict) -> float | None:
 
 
 def runs_table(res: Results, experiment: str) -> pd.DataFrame:
-    """Finished runs with ``top1`` and ``train_hours`` columns added (empty if none)."""
+    """Finished runs with ``top1``, ``train_hours`` and ``arm`` (the declared arm of its study spec, or
+    None: :mod:`replication.report.arms`) columns added (empty if none)."""
     runs = res.finished_runs(experiment)
     if runs.empty:
         return runs
     runs = runs.copy()
     runs["top1"] = [final_metric(r) for r in runs.to_dict("records")]
     runs["train_hours"] = runs.get("summary.total_train_seconds", pd.Series(dtype=float)) / 3600
+    runs["arm"] = arms.labels(runs)
     return runs
 
 

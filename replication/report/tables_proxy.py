@@ -17,6 +17,9 @@ from replication.report import verdicts as v
 from replication.report.items import PROXY, Item, ours, paper_columns
 
 RANKS = ("small", "medium", "large")
+# arms of the progressive family in the study specs that sit outside the trial's length: the fixed-size
+# arm trained for P's training time (Figure 1 / Table 12 at equal time) and the length-trend pair
+EQUAL_TIME, LENGTH_TREND = "F_time", ("P36", "F36")
 
 
 def _last(value):
@@ -41,6 +44,82 @@ def proxy_runs(res: Results, family: str) -> pd.DataFrame:
         if column in runs.columns:
             runs[column.split(".")[1] + "_last"] = runs[column].map(_last)
     return runs
+
+
+def time_runs(res: Results) -> pd.DataFrame:
+    """Runs for accuracy vs training time (Figure 1 proxy): the trial's fixed-size and progressive runs, the
+    equal-time arm and the length-trend pair, each with a ``series`` label (its declared arm when it is one)."""
+    runs = proxy_runs(res, "progressive")
+    if runs.empty or "model.name" not in runs.columns:
+        return runs
+    everything = m.runs_table(res, m.EXPERIMENTS["progressive"])
+    runs = pd.concat([runs[runs["schedule.mode"].isin(["fixed", "paper"])],
+                      everything[everything["arm"].isin([EQUAL_TIME, *LENGTH_TREND])]]).drop_duplicates("run_dir")
+    runs["series"] = [f"{arm}: {name} {mode}" if isinstance(arm, str) else f"{name} {mode}"
+                      for arm, name, mode in zip(runs["arm"], runs["model.name"], runs["schedule.mode"])]
+    return runs.reset_index(drop=True)
+
+
+def length_trend(res: Results) -> pd.DataFrame:
+    """Progressive minus fixed-size top-1 per model and training length (every length with both arms): the
+    8-epoch pilot, the trial, the 36-epoch pair. A trend beside the verdicts, never one itself."""
+    runs = m.runs_table(res, m.EXPERIMENTS["progressive"])
+    if runs.empty or not {"model.name", "schedule.mode", "train.epochs"} <= set(runs.columns):
+        return pd.DataFrame()
+    fixed = runs["schedule.mode"] == "fixed"
+    if "schedule.hold" in runs.columns:  # the fixed arm holds the middle regularization (F), not the weak one
+        fixed &= runs["schedule.hold"].astype(str) != "first"
+    runs = runs[fixed | (runs["schedule.mode"] == "paper")]
+    rows = []
+    for (name, epochs), part in runs.groupby(["model.name", "train.epochs"]):
+        f, p = (m.arm_values(part, schedule__mode=mode) for mode in ("fixed", "paper"))
+        if not f or not p:
+            continue
+        gap = v.welch(f, p)
+        rows.append({"model": name, "epochs": int(epochs),
+                     "runs": "declared arms" if part["arm"].notna().all() else "pilot (history, earlier code)",
+                     **arm_columns("fixed", f), **arm_columns("progressive", p),
+                     "ours_gap_points": sum(p) / len(p) - sum(f) / len(f),
+                     "ours_gap_ci95_low": None if gap is None else gap.low,
+                     "ours_gap_ci95_high": None if gap is None else gap.high})
+    return pd.DataFrame(rows)
+
+
+def catch_up(res: Results) -> str:
+    """When the fixed-size arm's mean curve (1,000-image subset, EMA) first reaches the progressive arm's final mean,
+    in epochs and cumulative training seconds, as a share of the progressive arm's training time ("" if unknown)."""
+    epochs = res.epochs(m.EXPERIMENTS["progressive"])
+    needed = {"schedule.mode", "train.epochs", "profile", "ema_top1", "epoch_seconds", "run_id"}
+    if epochs.empty or not needed <= set(epochs.columns):
+        return ""
+    epochs = epochs[epochs["train.epochs"] == epochs["profile"].map(trial_epochs)].copy()
+    if "schedule.hold" in epochs.columns:
+        epochs = epochs[(epochs["schedule.mode"] == "paper") | (epochs["schedule.hold"].astype(str) == "middle")]
+    epochs["elapsed"] = epochs.groupby("run_id")["epoch_seconds"].cumsum()
+    curves = {mode: epochs[epochs["schedule.mode"] == mode].groupby("epoch")[["ema_top1", "elapsed"]].mean()
+              for mode in ("fixed", "paper")}
+    fixed, prog = curves["fixed"], curves["paper"]
+    if fixed.empty or prog.empty or len(prog) < epochs["train.epochs"].max():
+        return ""
+    target, budget = prog["ema_top1"].iloc[-1], prog["elapsed"].iloc[-1]
+    reached = fixed[fixed["ema_top1"] >= target]
+    if reached.empty:
+        return f"the fixed-size arm's mean curve never reached the progressive arm's final {target:.1f} % (subset)"
+    epoch, row = reached.index[0], reached.iloc[0]
+    return (f"on the 1,000-image subset curves (EMA, mean over seeds) the fixed-size arm reached the progressive "
+            f"arm's final {target:.1f} % after epoch {epoch} ({row['elapsed']:.0f} s of training, "
+            f"{100 * row['elapsed'] / budget:.0f} % of the progressive arm's {budget:.0f} s)")
+
+
+def load_flags(res: Results, runs: pd.DataFrame) -> list[str]:
+    """Runs with an epoch whose 1-minute load average exceeded the torch thread count by more than 0.5:
+    another process shared the machine, so their seconds overstate the training time."""
+    epochs = res.epochs(m.EXPERIMENTS["progressive"])
+    if runs.empty or epochs.empty or "load_avg" not in epochs.columns:
+        return []
+    threads = epochs.get("summary.hardware.torch_threads", pd.Series(2, index=epochs.index)).fillna(2)
+    loaded = epochs[epochs["load_avg"] > threads + 0.5]
+    return sorted(set(loaded["run_id"]) & set(runs["run_id"]))
 
 
 @functools.lru_cache(maxsize=None)
@@ -134,25 +213,49 @@ def table12(res: Results) -> Item:
     runs = proxy_runs(res, "progressive")
     rows = []
     if not runs.empty and "model.name" in runs.columns:
+        everything = m.runs_table(res, m.EXPERIMENTS["progressive"])
+        equal_time = everything[everything["arm"] == EQUAL_TIME]
         for name in sorted(runs["model.name"].unique()):
-            row = {"model": f"{name} (proxy)"}
-            for arm, mode in (("baseline", "fixed"), ("progressive", "paper")):
-                where = {"model__name": name, "schedule__mode": mode}
-                row.update(arm_columns(arm, m.arm_values(runs, **where)))
-                row.update(arm_columns(f"{arm}_train_time", m.arm_values(runs, "train_hours", **where), mean="hours",
-                                       runs=False))
-            bh, ph = row["ours_baseline_train_time_hours"], row["ours_progressive_train_time_hours"]
-            row["ours_train_time_change_pct"] = None if not bh or ph is None else 100 * (ph - bh) / bh
-            rows.append(row)
+            for comparison, baseline in (("equal epochs", runs), (f"equal training time ({EQUAL_TIME})", equal_time)):
+                fixed = m.arm_values(baseline, model__name=name, schedule__mode="fixed")
+                if comparison != "equal epochs" and not fixed:
+                    continue
+                row = {"model": f"{name} (proxy)", "comparison": comparison}
+                for arm, source, mode in (("baseline", baseline, "fixed"), ("progressive", runs, "paper")):
+                    where = {"model__name": name, "schedule__mode": mode}
+                    row.update(arm_columns(arm, m.arm_values(source, **where)))
+                    row.update(arm_columns(f"{arm}_train_time", m.arm_values(source, "train_hours", **where),
+                                           mean="hours", runs=False))
+                bh, ph = row["ours_baseline_train_time_hours"], row["ours_progressive_train_time_hours"]
+                row["ours_train_time_change_pct"] = None if not bh or ph is None else 100 * (ph - bh) / bh
+                gap = v.welch(fixed, m.arm_values(runs, model__name=name, schedule__mode="paper"))
+                row["ours_gap_ci95_low"], row["ours_gap_ci95_high"] = (None, None) if gap is None else (gap.low, gap.high)
+                rows.append(row)
     frame = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True) if rows else frame
     missing = [] if rows else ["fixed-size baseline vs progressive runs of the proxies"]
     frame["evidence"] = [PROXY if str(n).endswith("(proxy)") else "" for n in frame["model"]]
     frame["hardware"] = res.hardware(runs)
-    notes = ["baseline = schedule mode 'fixed' at the last-stage size; progressive = mode 'paper'; same epochs",
-             "train time is wall-clock training (evaluation excluded) on our hardware"]
+    notes = ["baseline = schedule mode 'fixed' at the last-stage size; progressive = mode 'paper'; 'equal epochs' "
+             f"compares them at the same epochs (the paper's Table 12), 'equal training time' against the fixed-size "
+             f"arm {EQUAL_TIME}, whose epochs were set from P seed 0's training time before its runs",
+             "train time is wall-clock training (evaluation excluded) on our hardware",
+             "`ours_gap_ci95_low` / `_high`: Welch's 95 % interval of progressive - baseline top-1"]
+    caught = catch_up(res)
+    if caught:
+        notes.append(caught)
+    flagged = load_flags(res, runs)
+    if flagged:
+        notes.append("another process shared the machine during (1-minute load average above the thread count "
+                     f"+ 0.5): {', '.join(flagged)}; their training seconds overstate the time")
     notes += _proxy_notes(runs)
-    return Item("T12", frame, "proxy (accuracy over seeds) + measured here (wall-clock training time)",
+    item = Item("T12", frame, "proxy (accuracy over seeds) + measured here (wall-clock training time)",
                 res.hardware(runs), missing, notes)
+    trend = length_trend(res)
+    if not trend.empty:
+        item.extra["table"] = trend
+        item.extra["table_caption"] = ("Length trend (a trend, not a verdict): progressive minus fixed-size top-1 at "
+                                       "each training length with both arms; gap interval: Welch's 95 %.")
+    return item
 
 
 T13_ARMS = {  # paper row -> (vanilla arm, adaptive arm) as (schedule.mode, schedule.adaptive); vanilla holds

@@ -1,0 +1,61 @@
+"""Which declared arm of its study spec each logged run is, read from its saved config.
+
+A run is arm A of family F when its saved ``config.yaml`` equals the config the study spec of the
+run's profile declares for (A, the run's seed), up to the keys a run may change without changing
+what it measures (``config.RESUME_FREE_KEYS``: folders, threads, progress bars), its ``run_id`` and
+its starting checkpoint's path. That is the same test the trainer applies before it reuses a
+finished run, so a run the queue would not reuse is not counted as that arm. Runs that match no
+arm (the 8-epoch pilot, runs of another code version's defaults) get ``None``.
+"""
+from __future__ import annotations
+
+import functools
+
+import pandas as pd
+
+from replication import config as config_mod
+from replication import progressive
+from replication.config import ConfigError
+
+IGNORED = (*config_mod.RESUME_FREE_KEYS, "run_id", "model.init_checkpoint")
+
+
+def _comparable(cfg: config_mod.Config) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in config_mod.flat(cfg).items() if k not in IGNORED))
+
+
+@functools.lru_cache(maxsize=None)
+def declared(profile: str) -> dict[tuple, str]:
+    """Comparable resolved config -> arm name, for every (arm, seed) of study ``profile`` ({} without one)."""
+    from replication.study import spec
+
+    try:
+        study = spec.load(profile)
+    except (ConfigError, FileNotFoundError, ValueError):
+        return {}
+    out = {}
+    for arm, seed in study.runs():
+        try:
+            out.setdefault(_comparable(progressive.resolve(study.config(arm, seed))), arm.name)
+        except (ConfigError, ValueError):
+            continue
+    return out
+
+
+def label(run_dir: str, profile) -> str | None:
+    """The declared arm that the run in ``run_dir`` is, or None."""
+    if not isinstance(profile, str) or not profile:
+        return None
+    try:
+        saved = config_mod.from_dict(config_mod.read_yaml(f"{run_dir}/config.yaml"))
+    except (ConfigError, OSError):
+        return None
+    return declared(profile).get(_comparable(saved))
+
+
+def labels(runs: pd.DataFrame) -> pd.Series:
+    """:func:`label` for every row of a runs table (``run_dir`` and ``profile`` columns)."""
+    if runs.empty or "run_dir" not in runs.columns:
+        return pd.Series([None] * len(runs), index=runs.index, dtype=object)
+    profiles = runs["profile"] if "profile" in runs.columns else pd.Series([None] * len(runs), index=runs.index)
+    return pd.Series([label(d, p) for d, p in zip(runs["run_dir"], profiles)], index=runs.index, dtype=object)
