@@ -512,3 +512,38 @@ def test_t12_adds_the_equal_time_row_the_length_trend_and_flags_loaded_runs(tmp_
     written = write_table(item, tmp_path / "out")
     assert [p.name for p in written] == ["table12.csv", "table12.md", "table12_extra.csv"]
     assert "Length trend" in (tmp_path / "out" / "table12.md").read_text()
+
+
+# ----------------------------------------------------------------------------- Table 5: the 2 x 2 interaction
+def test_interaction_interval_is_welch_satterthwaite_over_four_cells():
+    cells = ([70.0, 70.5, 69.4], [68.0, 68.9, 67.5], [75.0, 75.2, 74.1], [78.0, 78.8, 77.3])
+    means = [sum(c) / 3 for c in cells]
+    terms = [stats.tvar(c) / 3 for c in cells]
+    df = sum(terms) ** 2 / sum(t * t / 2 for t in terms)
+    half = stats.t.ppf(0.975, df) * sum(terms) ** 0.5
+    d = v.interaction(*cells)
+    assert d.diff == pytest.approx((means[3] - means[2]) - (means[1] - means[0]))
+    assert (d.low, d.high) == pytest.approx((d.diff - half, d.diff + half))
+    assert v.welch(cells[0], cells[1]).diff == pytest.approx(means[1] - means[0])  # welch is the 2-cell contrast
+
+
+@pytest.mark.parametrize("gain, expected, inside", [(5.0, v.REPRODUCED, False), (0.0, v.INCONCLUSIVE, True),
+                                                    (-4.0, v.NOT_REPRODUCED, True)])  # -4: holds 0, not +1.3
+def test_t5_two_by_two_grid_is_judged_by_its_interaction(tmp_path, gain, expected, inside):
+    from replication import report
+
+    cells = {(64, 5.0): 70.0, (64, 15.0): 68.0, (128, 5.0): 75.0, (128, 15.0): 73.0 + gain}
+    for (size, magnitude), top1 in cells.items():
+        for seed in range(3):
+            config = {"seed": seed, "model": {"name": "efficientnetv2_b0"},
+                      "schedule": {"mode": "fixed", "image_size": [size, size], "randaug_magnitude": [magnitude] * 2}}
+            _proxy_run(tmp_path, "t05_size_aug", f"s{size}_m{magnitude:g}_seed{seed}", config,
+                       (30.0, top1 + OFFSETS[seed] * (1 + magnitude / 10)))
+    res = collect.Results(tmp_path)
+    verdict = _verdict("C08", res)
+    assert verdict.verdict == expected and "(128 px: m15 - m5) - (64 px: m15 - m5)" in verdict.reason
+    assert verdict.ours.startswith(f"{gain:+.2f}") and "64 px: m15 - m5 -1.90" in verdict.reason
+    item = report.build_item("T5", res)
+    ranks = item.frame.set_index(["randaug_magnitude", "size_rank"])["ours_train_image_size_px"]
+    assert (ranks[(5, "small")], ranks[(5, "large")]) == (64, 128) and pd_isna(ranks[(5, "medium")])
+    assert any(n.startswith("interaction") and ("inside the noise" in n) == inside for n in item.notes)

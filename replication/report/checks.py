@@ -146,6 +146,7 @@ def t3_fused_speed(items, res):
 
 
 def t5_best_magnitude(items, res):
+    """The size x magnitude interaction: (strong - weak at the largest size) - (strong - weak at the smallest)."""
     runs = tables_proxy.proxy_runs(res, "size_augmentation")
     if runs.empty or "image_size_last" not in runs:
         return v.not_measured("T5 proxy grid")
@@ -153,15 +154,16 @@ def t5_best_magnitude(items, res):
     mags = sorted(runs["randaug_magnitude_last"].dropna().unique())
     if len(sizes) < 2 or len(mags) < 2:
         return v.not_measured("at least 2 sizes and 2 magnitudes")
-    weak, strong = mags[0], mags[-1]
+    (small, large), (weak, strong) = (sizes[0], sizes[-1]), (mags[0], mags[-1])
     t5 = paper.load("T5").set_index(["train_image_size_px", "randaug_magnitude"])["top1_acc_pct"]
-    claimed = {s: t5[(s, 15)] - t5[(s, 5)] for s in (128, 300)}  # the paper's strong - weak at 128 and 300 px
+    claimed = (t5[(300, 15)] - t5[(300, 5)]) - (t5[(128, 15)] - t5[(128, 5)])  # the paper's, +1.3 points
     get = lambda s, mg: m.arm_values(runs, image_size_last=s, randaug_magnitude_last=mg)  # noqa: E731
-    small = v.effect(get(sizes[0], weak), get(sizes[0], strong), -1,
-                     f"{sizes[0]} px: magnitude {strong:g} - {weak:g}", claimed=claimed[128])
-    large = v.effect(get(sizes[-1], weak), get(sizes[-1], strong), +1,
-                     f"{sizes[-1]} px: magnitude {strong:g} - {weak:g}", claimed=claimed[300])
-    return v.combine([small, large], "T5")
+    verdict = v.interaction_effect([get(small, weak), get(small, strong), get(large, weak), get(large, strong)], +1,
+                                   f"({large:g} px: m{strong:g} - m{weak:g}) - ({small:g} px: m{strong:g} - m{weak:g})",
+                                   claimed=claimed)
+    per_size = [f"{s:g} px: m{strong:g} - m{weak:g} {d.text()}" for s in (small, large)
+                if (d := v.welch(get(s, weak), get(s, strong))) is not None]
+    return v.Verdict(verdict.verdict, "; ".join([verdict.reason, *per_size]), verdict.ours)
 
 
 def t6_schedule(items, res):

@@ -25,6 +25,9 @@ Criteria (also printed in the report; every threshold was fixed before the proxy
             the claimed side of 0 -> reproduced; entirely on the other side -> not reproduced;
             holds 0 and d -> inconclusive; holds 0 but excludes d -> not reproduced (no effect of
             the claimed size).
+  interaction  a claimed interaction (e.g. Table 5: strong minus weak RandAugment at the large size
+            minus the same at the small size), 4 cells of >= 3 seeds, Welch-Satterthwaite interval of
+            the contrast: judged as an effect.
   no worse  "as accurate as" claims (non-inferiority, margin 1.5 points at this scale): lower
             end of the 95 % interval of B - A above -1.5 -> reproduced; upper end below -1.5 ->
             not reproduced; otherwise inconclusive.
@@ -212,23 +215,40 @@ class Difference:
         return f"{self.diff:+.2f}{ci} {unit} (n={self.n_a}/{self.n_b})"
 
 
-def welch(a, b, confidence: float = CONFIDENCE) -> Difference | None:
-    """Difference of means B - A with Welch's t interval; None if an arm is empty."""
+def _contrast(groups: list[list[float]], weights, confidence: float) -> tuple:
+    """(sum of weight x mean, low, high): a t interval with Welch-Satterthwaite degrees of freedom (low/high
+    None when a group has fewer than 2 values)."""
     from scipy import stats
 
+    estimate = sum(w * sum(g) / len(g) for w, g in zip(weights, groups))
+    if min(len(g) for g in groups) < 2:
+        return estimate, None, None
+    terms = [w * w * interval(g)[1] ** 2 / len(g) for w, g in zip(weights, groups)]
+    se = math.sqrt(sum(terms))
+    if se == 0:
+        return estimate, estimate, estimate
+    df = sum(terms) ** 2 / sum(t * t / (len(g) - 1) for t, g in zip(terms, groups))
+    half = stats.t.ppf(0.5 + confidence / 2, df) * se
+    return estimate, estimate - half, estimate + half
+
+
+def welch(a, b, confidence: float = CONFIDENCE) -> Difference | None:
+    """Difference of means B - A with Welch's t interval; None if an arm is empty."""
     a, b = _clean(a), _clean(b)
     if not a or not b:
         return None
-    diff = sum(b) / len(b) - sum(a) / len(a)
-    if len(a) < 2 or len(b) < 2:
-        return Difference(diff, None, None, len(a), len(b))
-    va, vb = interval(a)[1] ** 2 / len(a), interval(b)[1] ** 2 / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return Difference(diff, diff, diff, len(a), len(b))
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = stats.t.ppf(0.5 + confidence / 2, df) * se
-    return Difference(diff, diff - half, diff + half, len(a), len(b))
+    return Difference(*_contrast([a, b], (-1, 1), confidence), len(a), len(b))
+
+
+def interaction(a1, b1, a2, b2, confidence: float = CONFIDENCE) -> Difference | None:
+    """(mean B2 - mean A2) - (mean B1 - mean A1), e.g. the gain of strong over weak augmentation at a large
+    size minus that at a small size, with a Welch-Satterthwaite t interval; ``n_a`` / ``n_b``: the smallest
+    and largest of the four groups' n. None if a group is empty."""
+    groups = [_clean(g) for g in (a1, b1, a2, b2)]
+    if not all(groups):
+        return None
+    sizes = [len(g) for g in groups]
+    return Difference(*_contrast(groups, (1, -1, -1, 1), confidence), min(sizes), max(sizes))
 
 
 def _seeds(a, b, label: str, unit: str):
@@ -246,8 +266,23 @@ def effect(a: list[float], b: list[float], paper_sign: int, label: str = "", uni
            claimed: float | None = None) -> Verdict:
     """Proxy effect B - A over seeds against the paper's claimed sign (+1/-1) and size ``claimed``."""
     d, short = _seeds(a, b, label, unit)
-    if short:
-        return short
+    return short or judge_effect(d, paper_sign, label, unit, claimed)
+
+
+def interaction_effect(groups, paper_sign: int, label: str = "", unit: str = "points",
+                       claimed: float | None = None) -> Verdict:
+    """:func:`interaction` of the four ``groups`` (A1, B1, A2, B2) judged like :func:`effect`."""
+    d = interaction(*groups)
+    if d is None or d.n_a < MIN_SEEDS:
+        sizes = [len(_clean(g)) for g in groups]
+        shown = d.text(unit) if d is not None else ""
+        why = f"{label}: {shown + '; ' if shown else ''}needs >= {MIN_SEEDS} seeds per cell, has {sizes}"
+        return Verdict(FEW_SEEDS if any(sizes) else NOT_MEASURED, why, shown)
+    return judge_effect(d, paper_sign, label, unit, claimed)
+
+
+def judge_effect(d: Difference, paper_sign: int, label: str, unit: str, claimed: float | None) -> Verdict:
+    """The effect criterion applied to a difference with its interval."""
     lo, hi = sorted((paper_sign * d.low, paper_sign * d.high))
     note = f"{label}: {d.text(unit)}"
     if lo > 0:
