@@ -547,3 +547,23 @@ def test_t5_two_by_two_grid_is_judged_by_its_interaction(tmp_path, gain, expecte
     ranks = item.frame.set_index(["randaug_magnitude", "size_rank"])["ours_train_image_size_px"]
     assert (ranks[(5, "small")], ranks[(5, "large")]) == (64, 128) and pd_isna(ranks[(5, "medium")])
     assert any(n.startswith("interaction") and ("inside the noise" in n) == inside for n in item.notes)
+
+
+# ----------------------------------------------------------------------------- Table 8: transfer
+def test_t8_keeps_the_from_scratch_baseline_apart_from_the_transferred_models(tmp_path):
+    from replication import report
+
+    arms = {"P": ("efficientnetv2_b0", "ckpt/P.pt", 80.0), "V1P": ("efficientnet_b0", "ckpt/V1P.pt", 80.2),
+            "scratch": ("efficientnetv2_b0", "", 30.0)}
+    for arm, (name, start, top1) in arms.items():
+        for seed in range(3):
+            config = {"seed": seed, "model": {"name": name, "init_checkpoint": start},
+                      "data": {"dataset": "flowers102"}, "schedule": {"mode": "fixed"}}
+            _proxy_run(tmp_path, "t08_transfer", f"{arm}_flowers102_seed{seed}", config,
+                       (10.0, top1 + 0.2 * OFFSETS[seed]))
+    res = collect.Results(tmp_path)
+    rows = report.build_item("T8", res).frame.set_index("model")
+    assert rows.loc["efficientnetv2_b0 (Imagenette-pretrained)", "ours_flowers_acc_pct"] == pytest.approx(80.02)
+    assert rows.loc["efficientnetv2_b0 (from scratch, no pretraining)", "ours_flowers_acc_pct"] == pytest.approx(30.02)
+    verdict = _verdict("C14", res)  # V2 - V1 among the pretrained only: -0.2 points, non-inferior
+    assert verdict.verdict == v.REPRODUCED and verdict.ours.startswith("-0.20")

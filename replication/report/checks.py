@@ -193,6 +193,7 @@ def _v1_v2(runs) -> tuple[list[str], list[str]]:
 
 def t8_transfer(items, res):
     runs = tables_proxy.proxy_runs(res, "transfer")
+    runs = runs[runs["pretrained"]] if not runs.empty else runs  # the from-scratch baseline is not a transferred model
     v1, v2 = _v1_v2(runs)
     if not v1 or not v2:
         return v.not_measured("transfer runs of both a V1 and a V2 proxy")

@@ -40,6 +40,9 @@ def proxy_runs(res: Results, family: str) -> pd.DataFrame:
         trial = runs["train.epochs"] == runs["profile"].map(trial_epochs)
         if trial.any():
             runs = runs[trial].copy()
+    if family == "transfer":  # fine-tuned from a checkpoint, or the from-scratch baseline
+        start = runs["model.init_checkpoint"] if "model.init_checkpoint" in runs.columns else pd.Series("", index=runs.index)
+        runs["pretrained"] = start.fillna("").astype(str) != ""
     for column in ("schedule.image_size", "schedule.randaug_magnitude"):
         if column in runs.columns:
             runs[column.split(".")[1] + "_last"] = runs[column].map(_last)
@@ -203,10 +206,11 @@ def table08(res: Results) -> Item:
     datasets = {"cifar10": "cifar10", "flowers102": "flowers", "cifar100": "cifar100", "stanford_cars": "cars"}
     rows = []
     if not runs.empty and "model.name" in runs.columns:
-        for name in sorted(runs["model.name"].unique()):
-            row = {"group": "proxy (ours)", "model": f"{name} (Imagenette-pretrained)"}
+        for (name, pretrained), _ in runs.groupby(["model.name", "pretrained"]):
+            start = "Imagenette-pretrained" if pretrained else "from scratch, no pretraining"
+            row = {"group": "proxy (ours)", "model": f"{name} ({start})"}
             for dataset, short in datasets.items():
-                values = m.arm_values(runs, model__name=name, data__dataset=dataset)
+                values = m.arm_values(runs, model__name=name, data__dataset=dataset, pretrained=pretrained)
                 if values:
                     row.update(arm_columns(short, values, mean="acc_pct"))
             rows.append(row)
