@@ -2,6 +2,7 @@
 
 Modules, one concern each. The subject:
   config      the typed config schema, YAML layering and overrides (imports nothing from the package)
+  config_show `config show`: a run's fully resolved config and stage table, without training
   data        dataset manifests, mirrors/downloads, checksums, safe extraction, loaders, transforms
   models      EfficientNetV2 definition (block strings, Table 4), baselines from timm, registry
   progressive the progressive-learning schedule (Algorithm 1, Table 6) and what each batch trains with

@@ -19,6 +19,7 @@ COMMANDS = {
     "info": ("replication.models.cli", "params / multiply-adds / image sizes of one model as JSON"),
     "static": ("replication.models.cli", "exact params / multiply-adds of every paper row to results/static/"),
     "schedule": ("replication.progressive", "print a progressive-learning stage table as JSON"),
+    "config": ("replication.config_show", "show the fully resolved config and stage table of a run, without training"),
     "train": ("replication.train", "run one training from a YAML config plus overrides"),
     "weights": ("replication.weights", "import released weights (timm) into our models; evaluate them all"),
     "evaluate": ("replication.weights", "top-1/top-5 of a model with given weights on a dataset"),

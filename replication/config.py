@@ -2,7 +2,8 @@
 
 A run's config is built in layers, each overriding the one before:
 
-    dataclass defaults  <  the study's trainer section  <  the experiment YAML  <  updates  <  key=value
+    dataclass defaults  <  the study's trainer section  <  the experiment YAML  <  its profiles.<profile> section
+                        <  updates  <  key=value
 
 The study (``replication/studies/<profile>.yaml``, section ``trainer``) is named by ``profile:``
 in the experiment YAML or by a ``profile=NAME`` override. ``updates`` is a nested dict (what
@@ -34,6 +35,10 @@ MODES = ("paper", "official", "fixed", "vanilla-progressive", "random-resize")
 STAGED_MODES = ("paper", "official", "vanilla-progressive")  # split the epochs into stages
 HOLDS = ("first", "last", "middle")
 PAIRS = ("image_size", "randaug_magnitude", "mixup_alpha", "dropout")
+EVAL_PREPROCESS = ("crop", "official")  # data.eval_preprocess
+NORMALIZE = ("imagenet", "official")  # data.normalize
+RANDAUG_VARIANTS = ("timm", "official")  # data.randaug_variant
+EMA_WARMUP_RULES = ("timm", "tf")  # train.ema_warmup_rule
 
 
 class _Loader(yaml.SafeLoader):
@@ -65,9 +70,6 @@ class ModelConfig:
     blocks: list[str] = field(default_factory=list)  # block strings: build this architecture ('name' is its label)
     stem_channels: int = 32  # with blocks: stem and head widths
     head_channels: int = 1280
-    blocks: list[str] = field(default_factory=list)  # block strings: build this architecture ('name' is its label)
-    stem_channels: int = 32  # with blocks: stem and head widths
-    head_channels: int = 1280
 
 
 @dataclass
@@ -78,12 +80,19 @@ class DataConfig:
     batch_size: int = 128  # per process
     eval_batch_size: int = 128
     eval_size: int = 384  # evaluation at a separate, larger size (train < test)
-    crop_pct: float = 0.875
+    crop_pct: float = 0.875  # with eval_preprocess crop
+    eval_preprocess: str = "crop"  # crop: shorter side to eval_size / crop_pct (bicubic), centre crop (timm) |
+                                   # official: from 320 px the whole image to eval_size x eval_size (bilinear), below
+                                   # a centre crop of eval_size / (eval_size + 32) first (google/automl preprocessing)
+    normalize: str = "imagenet"  # imagenet: ImageNet mean / std | official: (x - 128) / 128 on 0-255 pixels
+    train_crop_scale: tuple[float, float] = (0.08, 1.0)  # RandomResizedCrop's area range (timm's); official (0.05, 1)
     num_workers: int = 8
     cache_decoded: bool = False  # decode each image once per process and keep the pixels (see data.datasets)
     cache_short_side: int = 0  # with the cache: training images kept with this shorter side at most (0: as decoded)
     randaug_layers: int = 2
     randaug_mmax: float = 30.0  # timm's cap on the magnitude; 30 lets the paper's 15-25 extrapolate
+    randaug_variant: str = "timm"  # timm: each op with p = 0.5, relative translate, mean fill |
+                                   # official: ops always applied, Cutout, translate 100 px x m/10, fill 128
     cutout: bool = False  # §5.3 transfer recipe
     hflip: bool = True
     cutmix: bool = False  # also apply CutMix with the scheduled alpha (timm switches 50/50)
@@ -129,10 +138,18 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 350
+    total_steps: int = 0  # >0: train exactly this many optimizer steps (replaces epochs: as many epochs as hold
+                          # them, the last one cut short; the LR schedule spans them); §5.3 transfer: 10,000
     steps_per_epoch: int = 0  # 0: the whole training set; >0 caps it (smoke tests, benchmarks)
     label_smoothing: float = 0.1
     ema_decay: float = 0.9999  # 0: no EMA
-    ema_warmup: bool = False  # timm's EMA warm-up (short runs)
+    ema_warmup: bool = False  # an EMA warm-up (short runs), by ema_warmup_rule
+    ema_warmup_rule: str = "timm"  # timm: min(decay, 1 - (1 + n)^(-2/3)) | tf: min(decay, (1 + n) / (10 + n)), the
+                                   # official code's (TF ExponentialMovingAverage with num_updates)
+    ema_batch: int = 0  # >0: the decay is for this global batch; at another one it runs decay ** (batch / ema_batch)
+                        # (the same averaging horizon in images); 0: ema_decay as given at any batch
+    grad_accum_steps: int = 1  # micro-batches per optimizer step (Accelerate); global batch = batch x processes x this
+    sync_bn: bool = False  # several processes: BatchNorm statistics over the global batch (torch SyncBatchNorm)
     eval_every: int = 1  # epochs; the last epoch is always evaluated
     eval_subset: int = 0  # >0: epochs evaluate a fixed subset of this many images; the whole set at the end,
                           # at data.eval_size and at the last training size (summary: final, final_at_train_size)
@@ -302,15 +319,28 @@ def profile_defaults(name: str) -> dict:
     return trainer
 
 
+def _profile_section(path, by_profile, name: str) -> dict:
+    """An experiment YAML's ``profiles: {<profile>: {...}}``: its settings under that profile only (e.g. the §5.3
+    transfer recipe at paper scale), layered over the file's own keys."""
+    if not isinstance(by_profile, dict) or not all(isinstance(v, dict) for v in by_profile.values()):
+        raise ConfigError(f"{path}: 'profiles' must map profile names to config keys, e.g. profiles: {{gpu: {{...}}}}")
+    close = difflib.get_close_matches(name, [str(k) for k in by_profile], n=1, cutoff=0.75) if name else []
+    if name not in by_profile and close:
+        raise ConfigError(f"{path}: profiles.{close[0]} is not a profile; did you mean profiles.{name}?")
+    return by_profile.get(name) or {}
+
+
 def load(path=None, overrides=(), profile: str | None = None, updates: dict | None = None) -> Config:
-    """Resolve a config: defaults < profile < YAML file < ``updates`` (dict) < ``overrides``
-    (``key=value`` strings); then validate."""
+    """Resolve a config: defaults < profile < YAML file < the file's ``profiles.<profile>`` section < ``updates``
+    (dict) < ``overrides`` (``key=value`` strings); then validate."""
     file_data = read_yaml(path) if path else {}
+    by_profile = file_data.pop("profiles", None) or {}
     over = parse_overrides(overrides)
     updates = updates or {}
     name = over.get("profile", updates.get("profile", file_data.get("profile", profile))) or ""
     merged: dict = {}
-    for layer in (profile_defaults(name) if name else {}, file_data, updates, over, {"profile": name}):
+    for layer in (profile_defaults(name) if name else {}, file_data, _profile_section(path, by_profile, name), updates,
+                  over, {"profile": name}):
         merged = merge(merged, layer)
     cfg = from_dict(merged)
     validate(cfg)
@@ -375,6 +405,13 @@ def validate(cfg: Config) -> None:
     need(d.eval_batch_size >= 1, "data.eval_batch_size", d.eval_batch_size, "use a positive batch size")
     need(d.eval_size >= 8, "data.eval_size", d.eval_size, "use the evaluation image size in px")
     need(0 < d.crop_pct <= 1, "data.crop_pct", d.crop_pct, "use a fraction in (0, 1]")
+    need(d.eval_preprocess in EVAL_PREPROCESS, "data.eval_preprocess", d.eval_preprocess,
+         f"choose {' or '.join(EVAL_PREPROCESS)}")
+    need(d.normalize in NORMALIZE, "data.normalize", d.normalize, f"choose {' or '.join(NORMALIZE)}")
+    need(d.randaug_variant in RANDAUG_VARIANTS, "data.randaug_variant", d.randaug_variant,
+         f"choose {' or '.join(RANDAUG_VARIANTS)}")
+    need(0 < d.train_crop_scale[0] <= d.train_crop_scale[1] <= 1, "data.train_crop_scale", list(d.train_crop_scale),
+         "use area fractions 0 < low <= high <= 1, e.g. [0.08, 1] (timm) or [0.05, 1] (official)")
     need(d.num_workers >= 0, "data.num_workers", d.num_workers, "use 0 (main process) or more")
     need(d.train_limit >= 0 and d.eval_limit >= 0, "data.train_limit", d.train_limit, "use 0 (all) or a count")
     for key in ("lr", "weight_decay", "momentum", "eps", "warmup_epochs", "min_lr", "clip_grad"):
@@ -386,6 +423,11 @@ def validate(cfg: Config) -> None:
          "use decay_epochs > 0 and decay_rate in (0, 1]")
     need(0 <= t.label_smoothing < 1, "train.label_smoothing", t.label_smoothing, "use a value in [0, 1)")
     need(0 <= t.ema_decay < 1, "train.ema_decay", t.ema_decay, "use 0 (off) or e.g. 0.9999")
+    need(t.ema_warmup_rule in EMA_WARMUP_RULES, "train.ema_warmup_rule", t.ema_warmup_rule,
+         f"choose {' or '.join(EMA_WARMUP_RULES)}")
+    need(t.ema_batch >= 0, "train.ema_batch", t.ema_batch, "use 0 (decay as given) or the global batch it is for, e.g. 4096")
+    need(t.total_steps >= 0, "train.total_steps", t.total_steps, "use 0 (train.epochs decides) or a step count, e.g. 10000")
+    need(t.grad_accum_steps >= 1, "train.grad_accum_steps", t.grad_accum_steps, "use 1 (no accumulation) or more")
     need(t.mixed_precision in ("no", "bf16", "fp16"), "train.mixed_precision", t.mixed_precision, "choose no, bf16 or fp16")
     need(t.steps_per_epoch >= 0 and t.eval_every >= 1, "train.steps_per_epoch/eval_every", (t.steps_per_epoch, t.eval_every),
          "steps_per_epoch >= 0 (0: all), eval_every >= 1")

@@ -4,17 +4,23 @@
 256 images, warm-up then x0.97 every 2.4 epochs (staircase, timm ``StepLRScheduler``), weight
 decay 1e-5 on weights only (no BN, no bias), stochastic depth (``model.drop_path_rate``), BN
 momentum (PyTorch convention: TF's 0.99 is 0.01). §5.3 (transfer): ``optim.sched=cosine``,
-``optim.weight_decay=0``. Any timm optimizer name works (``adamw`` for short CPU proxies).
+``optim.weight_decay=0``, ``train.total_steps``. Any timm optimizer name works (``adamw`` for short CPU
+proxies). The EMA is timm's ``ModelEmaV3``, with the official code's warm-up on request (``build_ema``).
 """
 from __future__ import annotations
+
+import dataclasses
+import math
 
 import torch
 from timm.data import Mixup
 from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler, StepLRScheduler
+from timm.utils import ModelEmaV3
 from torch.utils.data import Sampler, Subset
 
 from replication import data, models, progressive, results
+from replication import config as config_mod
 from replication.config import Config
 
 
@@ -35,8 +41,19 @@ class EpochShuffle(Sampler):
 def train_transform(cfg: Config, stage: progressive.Stage):
     """The training transform of ``stage`` (its image size and RandAugment magnitude)."""
     d = cfg.data
+    mean, std = data.NORMALIZATION[d.normalize]
     return data.train_transform(stage.image_size, randaug_magnitude=stage.randaug_magnitude,
-                                randaug_layers=d.randaug_layers, randaug_mmax=d.randaug_mmax, cutout=d.cutout, hflip=d.hflip)
+                                randaug_layers=d.randaug_layers, randaug_mmax=d.randaug_mmax, cutout=d.cutout, hflip=d.hflip,
+                                scale=tuple(d.train_crop_scale), mean=mean, std=std, randaug_variant=d.randaug_variant)
+
+
+def eval_transform(cfg: Config, image_size: int):
+    """The evaluation transform at ``image_size``: ``data.eval_preprocess`` (crop | official), ``data.normalize``."""
+    d = cfg.data
+    mean, std = data.NORMALIZATION[d.normalize]
+    if d.eval_preprocess == "official":
+        return data.official_eval_transform(image_size, mean=mean, std=std)
+    return data.eval_transform(image_size, crop_pct=d.crop_pct, mean=mean, std=std)
 
 
 def base_dataset(ds):
@@ -81,16 +98,49 @@ def build_model(cfg: Config, num_classes: int) -> torch.nn.Module:
     return model
 
 
+def peak_lr(cfg: Config, global_batch: int) -> float:
+    """``optim.lr`` per ``optim.lr_base_batch`` images, at ``global_batch`` (or absolute with lr_base_batch 0)."""
+    o = cfg.optim
+    return o.lr * global_batch / o.lr_base_batch if o.lr_base_batch else o.lr
+
+
 def build_optimizer(cfg: Config, model, global_batch: int):
     o = cfg.optim
-    lr = o.lr * global_batch / o.lr_base_batch if o.lr_base_batch else o.lr
+    lr = peak_lr(cfg, global_batch)
     extra = {"alpha": o.alpha} if o.name.startswith("rmsprop") else {}
     return create_optimizer_v2(model, opt=o.name, lr=lr, weight_decay=o.weight_decay, momentum=o.momentum,
                                filter_bias_and_bn=o.filter_bias_and_bn, eps=o.eps, **extra)
 
 
+def run_length(cfg: Config, steps_per_epoch: int) -> tuple[int, int]:
+    """(epochs, optimizer steps) of a run: ``train.epochs`` whole epochs, or with ``train.total_steps`` as many
+    epochs as hold that many steps (the last one cut short)."""
+    total = cfg.train.total_steps
+    if not total:
+        return cfg.train.epochs, cfg.train.epochs * steps_per_epoch
+    return math.ceil(total / steps_per_epoch), total
+
+
+def with_run_length(cfg: Config, steps_per_epoch: int) -> Config:
+    """``cfg`` with ``train.epochs`` set to the epochs ``train.total_steps`` needs (the stage table follows)."""
+    epochs, _ = run_length(cfg, steps_per_epoch)
+    if epochs == cfg.train.epochs:
+        return cfg
+    s = cfg.schedule
+    if s.mode in config_mod.STAGED_MODES and epochs < s.stages:
+        raise config_mod.ConfigError(f"train.total_steps={cfg.train.total_steps}: {epochs} epoch(s) of {steps_per_epoch} "
+                                     f"steps cannot hold schedule.stages={s.stages}; raise the steps or lower the stages")
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
+
+
+def epoch_steps(cfg: Config, epoch: int, steps_per_epoch: int) -> int:
+    """Optimizer steps of 0-based ``epoch`` (the last epoch of a ``train.total_steps`` run may be shorter)."""
+    _, total = run_length(cfg, steps_per_epoch)
+    return max(0, min(steps_per_epoch, total - epoch * steps_per_epoch))
+
+
 def build_scheduler(cfg: Config, optimizer, steps_per_epoch: int):
-    o, total = cfg.optim, cfg.train.epochs * steps_per_epoch
+    o, (_, total) = cfg.optim, run_length(cfg, steps_per_epoch)
     warmup = int(round(o.warmup_epochs * steps_per_epoch))
     common = dict(warmup_t=warmup, warmup_lr_init=0.0, t_in_epochs=False)
     if o.sched == "cosine":
@@ -111,3 +161,49 @@ def build_mixup(cfg: Config, num_classes: int) -> Mixup:
     """timm Mixup (plus CutMix with ``data.cutmix``); alphas are set per stage by ``set_mixup``."""
     return Mixup(mixup_alpha=1.0, cutmix_alpha=1.0 if cfg.data.cutmix else 0.0,
                  label_smoothing=cfg.train.label_smoothing, num_classes=num_classes)
+
+
+def ema_decay(cfg: Config, global_batch: int) -> float:
+    """``train.ema_decay``, or with ``train.ema_batch`` the decay with the same horizon in images at ``global_batch``:
+    ``decay ** (global_batch / ema_batch)`` (0.9999 at 4096 is 0.999975 at 1024)."""
+    t = cfg.train
+    return t.ema_decay ** (global_batch / t.ema_batch) if t.ema_batch else t.ema_decay
+
+
+def build_ema(cfg: Config, model, global_batch: int) -> ModelEmaV3 | None:
+    """timm's ModelEmaV3 (``None`` without ``train.ema_decay``). Warm-up (``train.ema_warmup``) by
+    ``train.ema_warmup_rule``: timm's own, or ``tf``: the official code's min(decay, (1 + n) / (10 + n)) at
+    optimizer step n. timm's warm-up is 1 - (1 + s / gamma) ** -power with s = step - update_after_step - 1;
+    gamma 9, power 1 and update_after_step -2 make it exactly the TF formula."""
+    t = cfg.train
+    if not t.ema_decay:
+        return None
+    decay = ema_decay(cfg, global_batch)
+    if t.ema_warmup and t.ema_warmup_rule == "tf":
+        return ModelEmaV3(model, decay=decay, use_warmup=True, warmup_gamma=9.0, warmup_power=1.0, update_after_step=-2)
+    return ModelEmaV3(model, decay=decay, use_warmup=t.ema_warmup)
+
+
+def sync_batchnorm(cfg: Config, model, num_processes: int, device_type: str):
+    """With ``train.sync_bn`` and several processes: torch's SyncBatchNorm (statistics over the global batch)."""
+    if not cfg.train.sync_bn or num_processes == 1:
+        return model
+    if device_type == "cpu":
+        raise config_mod.ConfigError("train.sync_bn=true needs GPUs (torch's SyncBatchNorm has no CPU kernel); "
+                                     "set train.sync_bn=false on CPU")
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+
+def describe(cfg: Config, num_processes: int) -> str:
+    """The line a run prints at start: global batch, peak LR and the EMA that runs."""
+    t, d = cfg.train, cfg.data
+    batch = d.batch_size * num_processes * t.grad_accum_steps
+    text = (f"global batch {batch} = {d.batch_size} per process x {num_processes} process(es) x "
+            f"{t.grad_accum_steps} accumulation step(s); peak lr {peak_lr(cfg, batch):.6g}")
+    if not t.ema_decay:
+        return text + "; no EMA"
+    text += f"; EMA decay {ema_decay(cfg, batch):.6g}"
+    if t.ema_batch:
+        text += f" ({t.ema_decay:g} at batch {t.ema_batch}, adjusted to {batch})"
+    warm = {"tf": "TF warm-up min(decay, (1 + n) / (10 + n))", "timm": "timm warm-up"}[t.ema_warmup_rule]
+    return text + (f", {warm}" if t.ema_warmup else ", no warm-up")

@@ -28,15 +28,15 @@ from accelerate import Accelerator
 from accelerate.data_loader import prepare_data_loader
 from accelerate.utils import set_seed
 from timm.loss import SoftTargetCrossEntropy
-from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from replication import config as config_mod
 from replication import data, models, progressive, results
 from replication.config import Config, ConfigError
-from replication.recipe import (EpochShuffle, base_dataset, build_mixup, build_model, build_optimizer, build_scheduler,
-                                limit_dataset, set_mixup, train_transform)
+from replication.recipe import (EpochShuffle, base_dataset, build_ema, build_mixup, build_model, build_optimizer,
+                                build_scheduler, describe, epoch_steps, eval_transform, limit_dataset, set_mixup,
+                                sync_batchnorm, train_transform, with_run_length)
 
 
 def _loader(ds, batch_size, sampler, cfg: Config, accelerator, drop_last):
@@ -117,7 +117,8 @@ def run(cfg: Config, resume: bool = False, hook=None, overwrite: bool = False) -
     # cpu=True when no accelerator is present, so that several CPU processes (torchrun or
     # `accelerate launch --multi_gpu`) form a gloo process group instead of running alone
     on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
-    accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision, cpu=on_cpu)
+    accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision, cpu=on_cpu,
+                              gradient_accumulation_steps=cfg.train.grad_accum_steps)
     if accelerator.num_processes > 1:
         _stop_with_launcher()
     status = _check_run_dir(cfg, resume, overwrite)
@@ -162,11 +163,10 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
         torch.set_num_threads(cfg.train.threads)
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    plan = progressive.plan(cfg)
     d, t = cfg.data, cfg.train
     train_ds = limit_dataset(data.get_dataset(d.dataset, d.train_split), d.train_limit, cfg.seed)
     eval_ds = limit_dataset(data.get_dataset(d.dataset, d.eval_split), d.eval_limit, cfg.seed)
-    base_dataset(eval_ds).transform = data.eval_transform(d.eval_size, crop_pct=d.crop_pct)
+    base_dataset(eval_ds).transform = eval_transform(cfg, d.eval_size)
     for ds in (train_ds, eval_ds):
         base_dataset(ds).cache_decoded = d.cache_decoded
     base_dataset(train_ds).cache_short_side = d.cache_short_side
@@ -174,16 +174,21 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
     epoch_eval_ds = limit_dataset(eval_ds, t.eval_subset, 0) if t.eval_subset else eval_ds
     num_classes = cfg.model.num_classes or len(base_dataset(train_ds).classes)
 
-    global_batch = d.batch_size * accelerator.num_processes
+    global_batch = d.batch_size * accelerator.num_processes * t.grad_accum_steps
     steps = len(train_ds) // global_batch
     steps = min(steps, t.steps_per_epoch) if t.steps_per_epoch else steps
     if steps < 1:
-        raise ConfigError(f"data.batch_size={d.batch_size} x {accelerator.num_processes} processes exceeds the "
-                          f"{len(train_ds)} training images; lower the batch size")
+        raise ConfigError(f"data.batch_size={d.batch_size} x {accelerator.num_processes} processes x "
+                          f"{t.grad_accum_steps} train.grad_accum_steps exceeds the {len(train_ds)} training images; "
+                          "lower the batch size")
+    given, cfg = cfg, with_run_length(cfg, steps)  # train.total_steps: the epochs that hold them
+    plan, t = progressive.plan(cfg), cfg.train
+    accelerator.print(describe(cfg, accelerator.num_processes))
 
     set_seed(cfg.seed)  # same initial weights on every process
     model = build_model(cfg, num_classes).to(accelerator.device)
-    ema = ModelEmaV3(model, decay=t.ema_decay, use_warmup=t.ema_warmup) if t.ema_decay else None
+    ema = build_ema(cfg, model, global_batch)
+    model = sync_batchnorm(cfg, model, accelerator.num_processes, accelerator.device.type)
     optimizer = build_optimizer(cfg, model, global_batch)
     model, optimizer = accelerator.prepare(model, optimizer)
     scheduler = build_scheduler(cfg, optimizer, steps)
@@ -197,7 +202,7 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
     else:
         set_seed(cfg.seed + rank)  # augmentation, mixup, dropout differ between processes
         if main:
-            results.save_config(cfg, out / "config.yaml")
+            results.save_config(given, out / "config.yaml")
     scheduler.step_update(state["global_step"])
     accelerator.wait_for_everyone()
 
@@ -214,11 +219,12 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
         wall, cpu = time.perf_counter(), time.process_time()
         row = {"epoch": epoch + 1, "stage": stage.index + 1, "image_size": stage.image_size,
                "randaug_magnitude": stage.randaug_magnitude, "mixup_alpha": stage.mixup_alpha, "dropout": stage.dropout}
+        n_steps = epoch_steps(cfg, epoch, steps)
         loss, seconds, state["global_step"] = train_epoch(
-            cfg, accelerator, model, optimizer, scheduler, ema, loader, plan.steps(epoch, steps), state["global_step"],
+            cfg, accelerator, model, optimizer, scheduler, ema, loader, plan.steps(epoch, n_steps), state["global_step"],
             mixup, hard_loss, soft_loss, desc=f"ep {epoch + 1}/{t.epochs} st {stage.index + 1}")
         _sync_ema(accelerator, ema)
-        images = steps * global_batch
+        images = n_steps * global_batch
         row.update(lr=float(f"{optimizer.param_groups[0]['lr']:.8g}"), train_loss=loss, epoch_seconds=round(seconds, 3),
                    images_per_second=round(images / seconds, 2), train_images=images)
         if (epoch + 1) % t.eval_every == 0 or epoch + 1 == t.epochs:
@@ -245,11 +251,11 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
     if t.eval_subset:  # the whole evaluation set, once, at the evaluation size and at the last training size
         last_size = plan.stage(t.epochs - 1).image_size
         for key, size in (("final", d.eval_size), ("final_at_train_size", last_size)):
-            base_dataset(eval_ds).transform = data.eval_transform(size, crop_pct=d.crop_pct)
+            base_dataset(eval_ds).transform = eval_transform(cfg, size)
             full = _evaluate_set(cfg, accelerator, model, ema, eval_ds)
             summary[key] = {"train_loss": state["history"][-1]["train_loss"], "image_size": size, "eval_images": len(eval_ds),
                             **{k: v for prefix, m in full.items() for k, v in _prefixed(prefix, m).items()}}
-        base_dataset(eval_ds).transform = data.eval_transform(d.eval_size, crop_pct=d.crop_pct)
+        base_dataset(eval_ds).transform = eval_transform(cfg, d.eval_size)
         summary["final_subset"] = {k: state["history"][-1].get(k) for k in _FINAL}
     if main:
         results.write_epochs(out / "epochs.csv", state["history"])  # in case a kill came between checkpoint and CSV
@@ -263,14 +269,17 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
 def train_epoch(cfg, accelerator, model, optimizer, scheduler, ema, loader, plan, global_step, mixup,
                 hard_loss, soft_loss, desc=""):
     """One epoch, one optimizer step per entry of ``plan`` (``progressive.Step``: the batch's image
-    size, mixup alpha and dropout); returns (mean loss, seconds, global step)."""
+    size, mixup alpha and dropout), each of ``train.grad_accum_steps`` micro-batches (Accelerate's
+    gradient accumulation); returns (mean loss, seconds, global step)."""
     model.train()
     steps, total, seen = len(plan), torch.zeros((), device=accelerator.device), 0
+    accum = cfg.train.grad_accum_steps
     current = None  # the first batch sets mixup and dropout (a per-batch plan may start away from the stage)
     bar = tqdm(total=steps, desc=desc, leave=False, dynamic_ncols=True,
                disable=not (cfg.train.progress and accelerator.is_main_process))
     start = time.perf_counter()
-    for step, (x, y) in enumerate(loader):
+    for micro, (x, y) in enumerate(loader):
+        step = micro // accum
         if step >= steps:
             break
         want = plan[step]
@@ -285,20 +294,23 @@ def train_epoch(cfg, accelerator, model, optimizer, scheduler, ema, loader, plan
             x = x.contiguous(memory_format=torch.channels_last)
         if mixup.mixup_enabled:
             x, target = mixup(x, y)
-        with _autocast(cfg, accelerator, x.shape[-1]):
-            logits = model(x)
-            loss = soft_loss(logits, target) if mixup.mixup_enabled else hard_loss(logits, y)
-        accelerator.backward(loss)
-        if cfg.optim.clip_grad:
-            accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        with accelerator.accumulate(model):  # with 1 accumulation step: every micro-batch is a step
+            with _autocast(cfg, accelerator, x.shape[-1]):
+                logits = model(x)
+                loss = soft_loss(logits, target) if mixup.mixup_enabled else hard_loss(logits, y)
+            accelerator.backward(loss)
+            if cfg.optim.clip_grad and accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
+            optimizer.step()  # Accelerate skips it until the last micro-batch of the step
+            optimizer.zero_grad(set_to_none=True)
+        total += loss.detach().float() / accum
+        seen += len(x)
+        if not accelerator.sync_gradients:
+            continue
         global_step += 1
         scheduler.step_update(global_step)
         if ema is not None:
             ema.update(accelerator.unwrap_model(model), step=global_step)
-        total += loss.detach().float()
-        seen += len(x)
         bar.update()
         if not bar.disable and (step % 10 == 0 or step + 1 == steps):  # .item() syncs a GPU: not every step
             bar.set_postfix(size=x.shape[-1], loss=f"{total.item() / (step + 1):.3f}",

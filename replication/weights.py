@@ -222,10 +222,20 @@ def load_weights(spec: str | Path) -> tuple[nn.Module, dict]:
 
 
 # ---- evaluation ---------------------------------------------------------------------------------
+# the official code's evaluation (google/automl efficientnetv2 preprocessing.py), which the released weights expect
+OFFICIAL_PREPROCESSING = dict(mode="official", resize="whole image to size x size from 320 px (below: centre crop "
+                              "size / (size + 32) first), bilinear, no antialiasing", normalize="(x - 128) / 128")
+
+
 def eval_transform(image_size: int, preprocessing: dict):
-    """timm's eval transform with the weights' own settings (resize, crop, normalization)."""
+    """timm's eval transform with the weights' own settings (resize, crop, normalization), or with
+    ``mode: official`` the official code's (``data.official_eval_transform``)."""
     from timm.data import create_transform
 
+    if preprocessing.get("mode") == "official":
+        from .data import official_eval_transform
+
+        return official_eval_transform(image_size)
     keys = ("interpolation", "crop_pct", "crop_mode", "mean", "std")
     return create_transform(image_size, is_training=False, **{k: preprocessing[k] for k in keys})
 
@@ -293,31 +303,38 @@ def evaluate(model: nn.Module, dataset: str, image_size: int, preprocessing: dic
 
 
 def evaluate_released(dataset: str = "imagenet", out: str | Path | None = None, names=None,
-                      limit: int | None = None, batch_size: int = 100, workers: int = 8) -> list[dict]:
-    """The gpu profile's "evaluate the released weights" step: each of ``RELEASED`` at its official eval size.
+                      limit: int | None = None, batch_size: int = 100, workers: int = 8,
+                      preprocess: str = "official") -> list[dict]:
+    """The gpu profile's "evaluate the released weights" step: each of ``RELEASED`` at its official eval size,
+    with the official evaluation preprocessing (``preprocess="official"``) or timm's for the weights ("timm").
 
-    Rows go to ``results/released_weights/<dataset>.csv`` (one per weights; rows already there are kept).
+    Rows go to ``results/released_weights/<dataset>.csv`` (one per weights; rows already there with the same
+    preprocessing are kept; rows without the column were evaluated with timm's).
     """
+    if preprocess not in ("official", "timm"):
+        raise WeightsError(f"preprocess={preprocess!r}: choose official or timm")
     out = Path(out or f"results/released_weights/{dataset}.csv")
     done = {r["weights"]: r for r in csv.DictReader(out.open())} if out.is_file() else {}
     rows = []
     for name in names or RELEASED:
-        if name in done:
+        if name in done and done[name].get("preprocess", "timm") == preprocess:
             rows.append(done[name])
             continue
         model, meta = import_timm(name)
         size = meta["preprocessing"]["eval_size"]
-        result = evaluate(model, dataset, size, meta["preprocessing"], limit=limit, batch_size=batch_size,
+        prep = OFFICIAL_PREPROCESSING if preprocess == "official" else meta["preprocessing"]
+        result = evaluate(model, dataset, size, prep, limit=limit, batch_size=batch_size,
                           workers=workers)
         table, row = RELEASED.get(name, ("", ""))
         rows.append(dict(weights=name, model=meta["model"], paper_name=model_info(meta["model"]).paper_name,
                          paper_table=table, paper_row=row, image_size=size, images=result["images"],
-                         top1=result["top1"], top5=result["top5"]))
+                         top1=result["top1"], top5=result["top5"], preprocess=preprocess))
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", newline="") as f:  # rewritten after each model: an interrupted run resumes
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            kept = rows + [r for n, r in done.items() if n not in {x["weights"] for x in rows}]
+            writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in kept for k in r)))
             writer.writeheader()
-            writer.writerows(rows + [r for n, r in done.items() if n not in {x["weights"] for x in rows}])
+            writer.writerows(kept)
     return rows
 
 
@@ -346,7 +363,8 @@ def _evaluate(args) -> dict:
     if meta["model"] != args.model:
         raise WeightsError(f"--weights {args.weights} holds {meta['model']}, not {args.model}.")
     size = args.image_size or meta["preprocessing"]["eval_size"]
-    result = evaluate(model, args.dataset, size, meta["preprocessing"], args.split, args.classes_of,
+    prep = OFFICIAL_PREPROCESSING if args.preprocess == "official" else meta["preprocessing"]
+    result = evaluate(model, args.dataset, size, prep, args.split, args.classes_of,
                       args.batch_size, args.limit, args.workers)
     return dict(model=args.model, weights=str(args.weights), source=meta["source"], **result)
 
@@ -366,7 +384,10 @@ def add_commands(subparsers) -> None:
                    help=f"only these weights (default all: {', '.join(RELEASED)})")
     r.add_argument("--limit", type=int, help="evenly spaced images per model (default all)")
     r.add_argument("--workers", type=int, default=8, help="DataLoader worker processes")
-    r.set_defaults(func=_handler(lambda a: evaluate_released(a.dataset, a.out, a.names, a.limit, workers=a.workers)))
+    r.add_argument("--preprocess", choices=("official", "timm"), default="official",
+                   help="official: the released code's evaluation (whole image at >= 320 px, (x-128)/128); timm: timm's")
+    r.set_defaults(func=_handler(lambda a: evaluate_released(a.dataset, a.out, a.names, a.limit, workers=a.workers,
+                                                             preprocess=a.preprocess)))
     e = subparsers.add_parser("evaluate", help="top-1/top-5 of a model with given weights on a dataset")
     e.add_argument("model", help="a registered model, e.g. efficientnetv2_s")
     e.add_argument("--weights", required=True, help="a file from `weights import`, or timm:NAME (download, if allowed)")
@@ -377,4 +398,6 @@ def add_commands(subparsers) -> None:
     e.add_argument("--batch-size", type=int, default=50)
     e.add_argument("--limit", type=int, help="evaluate this many evenly spaced images (default all)")
     e.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    e.add_argument("--preprocess", choices=("weights", "official"), default="weights",
+                   help="weights: timm's settings for the weights; official: the released code's evaluation")
     e.set_defaults(func=_handler(_evaluate))

@@ -20,9 +20,10 @@ from .archive import extract_source, find_files, file_digest, is_prepared, mirro
 from .datasets import ImageFileDataset, SyntheticDataset
 from .layouts import POST_EXTRACT, read_split
 from .manifest import DataError, Manifest, list_datasets, load_manifest
-from .transforms import eval_transform, train_transform
+from .transforms import NORMALIZATION, eval_transform, official_eval_transform, train_transform
 
-__all__ = ["DataError", "get_dataset", "train_transform", "eval_transform", "prepare", "verify", "stats",
+__all__ = ["DataError", "get_dataset", "train_transform", "eval_transform", "official_eval_transform", "NORMALIZATION",
+           "prepare", "verify", "stats",
            "list_datasets", "load_manifest", "decode_speed", "add_commands"]
 
 
