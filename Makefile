@@ -8,7 +8,7 @@ PROFILE ?= smoke
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup test figures experiments report bench bench-gpu clean
+.PHONY: setup test figures experiments report bench bench-gpu bench-cpu clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,12 @@ bench: setup
 # on a machine with a CUDA GPU (uses .venv if present, else python3 with torch and timm)
 bench-gpu:
 	bench/gpu.sh $(BENCH_ARGS)
+
+# the speed suite (Tables 2, 3, 7, 10, 11, Figures 3 and 5) on this CPU with nothing else running: about
+# 45-75 minutes on 2 cores, stops starting jobs after --time-limit (5400 s); rerun to complete it
+bench-cpu: setup
+	$(PY) -m replication bench-cpu $(BENCH_ARGS)
+	$(PY) -m replication figures
 
 clean:
 	rm -rf build .pytest_cache

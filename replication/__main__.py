@@ -31,6 +31,7 @@ COMMANDS = {
     "report": ("replication.study.runbook", "write figures/REPORT.md and build/report.html"),
     "bench": ("replication.study.bench", "speed benchmarks to results/bench/"),
     "bench-gpu": ("replication.study.bench_gpu", "the GPU speed benchmark (bench/gpu.sh)"),
+    "bench-cpu": ("replication.study.bench_gpu", "the speed suite on this CPU, resumable, with a time budget"),
     "nas": ("replication.study.nas", "the §3.3 search at small scale (settings from the study spec)"),
 }
 

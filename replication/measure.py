@@ -13,8 +13,8 @@ Conventions (state these wherever a number is reported):
   shapes only (equal for pure ConvNets; it misses attention matmuls, so it is lower for ViTs).
 - **speed**: ``warmup`` untimed steps, then ``repeats`` individually timed steps; we report the
   median step time and ``batch_size / median`` images per second (CUDA is synchronised per step).
-  :func:`compare_train_throughput` times several models round-robin, so that the load of a shared
-  machine (other users, thermal state) affects them alike; compare models by its ratios.
+  :func:`time_group` (and :func:`compare_train_throughput`) times several models round-robin, so that
+  the load of a shared machine (other users, thermal state) affects them alike; compare models by its ratios.
   Training steps are forward + cross-entropy + backward + RMSProp step (the paper's optimizer).
 - **memory**: see :func:`peak_memory` -- an estimate extrapolated from small probe batches, so a
   budget such as a 16 GiB V100 can be judged without ever allocating that much here.
@@ -147,6 +147,46 @@ def _train_step(model, batch_size, image_size, channels_last, amp_dtype, num_cla
     return step
 
 
+def _infer_step(model, batch_size, image_size, channels_last, amp_dtype):
+    """A closure doing one forward pass of a batch of random images without autograd."""
+    device = _device(model)
+    x = _image(model, batch_size, image_size, channels_last=channels_last)
+
+    def step():
+        with torch.inference_mode(), _autocast(device, amp_dtype):
+            model(x)
+
+    return step
+
+
+STEPS = {"train": _train_step, "inference": _infer_step}
+
+
+def time_group(members: dict[str, tuple], warmup: int = 2, repeats: int = 5, channels_last: bool = True,
+               amp_dtype=None) -> dict[str, dict]:
+    """Several steps timed round-robin (see :func:`_timed`): ``members`` maps a name to ``(kind, model,
+    image_size, batch_size)`` with kind "train" or "inference"; each member needs its own model (its
+    mode, memory format and optimizer are set here). Returns one :func:`_report` per member; inference
+    reports add ``latency_ms_median``. Compare the members by their ratios."""
+    if not members:
+        raise ValueError("time_group needs at least one member")
+    steps = {}
+    for name, (kind, model, image_size, batch_size) in members.items():
+        if kind not in STEPS:
+            raise ValueError(f"member {name!r}: kind {kind!r} is not one of {', '.join(STEPS)}")
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        steps[name] = STEPS[kind](model.train(kind == "train"), batch_size, image_size, channels_last, amp_dtype)
+    device = _device(next(iter(members.values()))[1])
+    times = _timed(steps, device, warmup, repeats)
+    out = {}
+    for name, (kind, _model, image_size, batch_size) in members.items():
+        out[name] = _report(kind, times[name], batch_size, image_size, device, channels_last, amp_dtype)
+        if kind == "inference":
+            out[name]["latency_ms_median"] = 1000 * out[name]["step_seconds_median"]
+    return out
+
+
 def train_throughput(model: nn.Module, image_size: int, batch_size: int = 32, warmup: int = 2,
                      repeats: int = 5, channels_last: bool = True, amp_dtype=None) -> dict:
     """Median training step time and images/s (model modified in place: keep a copy if needed)."""
@@ -159,34 +199,15 @@ def compare_train_throughput(models: dict[str, nn.Module], image_size: int, batc
                              amp_dtype=None) -> dict[str, dict]:
     """:func:`train_throughput` for several models timed round-robin (see :func:`_timed`):
     use it for ratios between models on a shared machine."""
-    steps = {}
-    for name, model in models.items():
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        steps[name] = _train_step(model.train(), batch_size, image_size, channels_last, amp_dtype)
-    device = _device(next(iter(models.values())))
-    times = _timed(steps, device, warmup, repeats)
-    return {name: _report("train", t, batch_size, image_size, device, channels_last, amp_dtype)
-            for name, t in times.items()}
+    return time_group({name: ("train", model, image_size, batch_size) for name, model in models.items()},
+                      warmup, repeats, channels_last, amp_dtype)
 
 
 def inference_latency(model: nn.Module, image_size: int, batch_size: int = 16, warmup: int = 2,
                       repeats: int = 5, channels_last: bool = True, amp_dtype=None) -> dict:
     """Median forward time of one batch (paper: latency at batch 16, throughput at batch 128)."""
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    model.eval()
-    device = _device(model)
-    x = _image(model, batch_size, image_size, channels_last=channels_last)
-
-    def step():
-        with torch.inference_mode(), _autocast(device, amp_dtype):
-            model(x)
-
-    times = _timed({"model": step}, device, warmup, repeats)["model"]
-    out = _report("inference", times, batch_size, image_size, device, channels_last, amp_dtype)
-    out["latency_ms_median"] = 1000 * out["step_seconds_median"]
-    return out
+    return time_group({"model": ("inference", model, image_size, batch_size)}, warmup, repeats, channels_last,
+                      amp_dtype)["model"]
 
 
 def inference_throughput(model: nn.Module, image_size: int, batch_size: int = 128, **kwargs) -> dict:

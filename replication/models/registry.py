@@ -24,7 +24,7 @@ class ModelEntry:
     eval_size: int
     source: str  # "ours" | "timm"
     tables: tuple[str, ...]
-    builder: str  # our variant key / fused-stage count, or the timm model name
+    builder: str  # our variant key / fused-stage count (+ "k3": 3x3 fused blocks), or the timm model name
     fixed_input: bool = False  # needs ``img_size`` at build time (ViTs)
     note: str = ""
 
@@ -52,6 +52,9 @@ _ENTRIES = [
     _ours("effnet_b4_fused1_3", "EfficientNet-B4 Fused stage1-3", 380, 380, ("T3",), "3"),
     _ours("effnet_b4_fused1_5", "EfficientNet-B4 Fused stage1-5", 380, 380, ("T3",), "5"),
     _ours("effnet_b4_fused1_7", "EfficientNet-B4 Fused stage1-7", 380, 380, ("T3",), "7"),
+    *[_ours(f"effnet_b4_fused1_{n}_k3", f"EfficientNet-B4 Fused stage1-{n} (3x3 fused blocks)", 380, 380, (),
+            f"{n}k3", note="Table 3's other reading: fused blocks 3x3 (as every V2 Fused-MBConv), SE kept")
+      for n in (3, 5, 7)],
     *[_timm(f"efficientnet_b{i}", f"EfficientNet-B{i}", s, s, t, f"tf_efficientnet_b{i}",
             note="V1 trains at its eval size") for i, s, t in [
         (0, 224, ()), (1, 240, ("T11",)), (2, 260, ("T11",)), (3, 300, ("T7", "F3")),
@@ -118,7 +121,9 @@ def create_model(name: str, num_classes: int = 1000, **overrides) -> nn.Module:
     if entry.source == "ours":
         if entry.builder in VARIANTS:
             return efficientnetv2(entry.builder, num_classes=num_classes, **overrides)
-        return efficientnet_b4_fused(int(entry.builder), num_classes=num_classes, **overrides)
+        stages, _, kernel = entry.builder.partition("k")  # "3": B4's kernels kept; "3k3": 3x3 fused blocks
+        kernel_kw = {"fused_kernel": int(kernel)} if kernel else {}
+        return efficientnet_b4_fused(int(stages), num_classes=num_classes, **{**kernel_kw, **overrides})
     import timm  # imported lazily: the CLI and our own models do not need it
 
     return timm.create_model(entry.builder, pretrained=False, num_classes=num_classes, **overrides)

@@ -179,23 +179,37 @@ def plot_figure01(fig, item: Item) -> None:
 def figure03(res: Results) -> Item:
     fig3 = paper.load("F3")
     frame = fig3.rename(columns={c: f"paper_{c}" for c in fig3.columns if c not in ("series", "point_index")})
-    train = m.bench(res, "train")
-    rows = []
+    entries = [e for e in m._registry() if "F3" in e.tables]
+    rows = m.bench_rows(res, "train", [e.name for e in entries])
+    train = rows.frame
+    if not train.empty:  # each model at its own training size (Table 2's B6 rows at 380 / 512 px are not Figure 3's)
+        own = {e.name: e.train_size for e in entries}
+        train = train[[own.get(n) == s for n, s in zip(train["model"], train["image_size"])]]
+    # the batch at which most models were measured: every point of the main panel at that one batch
+    batch = int(train.groupby("batch_size")["model"].nunique().idxmax()) if not train.empty else None
     t7 = paper.load("T7")
-    for entry in m._registry():
-        if "F3" not in entry.tables or train.empty:
-            continue
-        step = m.bench_value(res, "train", entry.name, "step_seconds_median")
-        size = m.bench_value(res, "train", entry.name, "image_size")
-        batch = m.bench_value(res, "train", entry.name, "batch_size")
+    points = []
+    for entry in entries:
+        step = rows.value(entry.name, "step_seconds_median", batch_size=batch, image_size=entry.train_size) \
+            if batch else None
         acc = t7.loc[t7["model"] == entry.paper_name, "top1_acc_pct"]
         if step is not None:
-            rows.append({"model": entry.name, "ours_step_time_ms": 1000 * step, "ours_image_size": size,
-                         "ours_batch_size": batch, "paper_top1_acc_pct_table7": float(acc.iloc[0]) if len(acc) else None})
-    item = Item("F3", frame, f"{MEASURED} (training step time at a fixed size)", m.bench_hardware(res, "train"),
-                [] if rows else ["training step time of V2-S/M/L, EfficientNet-B3..B7 and NFNet-F0..F3"],
-                ["our y values are the paper's Table 7 accuracies: only the time axis is measured here"])
-    item.extra["ours"] = pd.DataFrame(rows)
+            points.append({"model": entry.name, "ours_step_time_ms": 1000 * step, "ours_image_size": entry.train_size,
+                           "ours_batch_size": batch,
+                           "paper_top1_acc_pct_table7": float(acc.iloc[0]) if len(acc) else None})
+    sweep = pd.DataFrame()
+    if not train.empty:
+        several = train.groupby("model")["batch_size"].nunique()
+        sweep = train[train["model"].isin(several[several > 1].index)]
+        sweep = (sweep.groupby(["model", "batch_size"])["step_seconds_median"].median() * 1000).rename(
+            "ours_step_time_ms").reset_index()
+    item = Item("F3", frame, f"{MEASURED} (training step time at a fixed size)", rows.label,
+                [] if points else ["training step time of V2-S/M/L, EfficientNet-B3..B7 and NFNet-F0..F3"],
+                ["our y values are the paper's Table 7 accuracies: only the time axis is measured here",
+                 f"our step times at batch {batch}, each model at its own training size" if batch else
+                 "the paper's step times are at batch 32 per TPU core"])
+    item.extra["ours"] = pd.DataFrame(points)
+    item.extra["sweep"] = sweep
     return item
 
 
@@ -204,7 +218,7 @@ def _family(name: str) -> str:
 
 
 def plot_figure03(fig, item: Item) -> None:
-    ax1, ax2 = fig.subplots(1, 2)
+    ax1, ax2, ax3 = fig.subplots(1, 3)
     _paper_series(ax1, item.frame, "paper_step_time_ms_batch32_per_core_approx", "paper_top1_acc_pct_approx")
     ax1.set(xlabel="training step time (ms, TPUv3, batch 32/core)", ylabel="ImageNet top-1 (%)", title="paper")
     ax1.legend(fontsize=7)
@@ -219,7 +233,17 @@ def plot_figure03(fig, item: Item) -> None:
             for _, r in part.iterrows():
                 ax2.annotate(r["model"], (r["ours_step_time_ms"], r["paper_top1_acc_pct_table7"]), fontsize=6)
         ax2.legend(fontsize=7)
-    ax2.set(xlabel=f"training step time on our hardware (ms)", ylabel="paper's top-1 (Table 7, %)", title="ours")
+    ax2.set(xlabel="training step time on our hardware (ms)", ylabel="paper's top-1 (Table 7, %)", title="ours")
+    sweep = item.extra.get("sweep", pd.DataFrame())
+    if sweep.empty:
+        _empty(ax3, "step time at several batch sizes (batch_sweep_models)")
+    for name, part in _groups(sweep, "model"):
+        ax3.plot(part["batch_size"], part["ours_step_time_ms"], label=name, **OURS_STYLE)
+    if not sweep.empty:
+        ax3.set_xscale("log", base=2)
+        ax3.set_yscale("log")
+        ax3.legend(fontsize=7)
+    ax3.set(xlabel="batch size", ylabel="training step time (ms)", title="ours: step time vs batch size")
 
 
 # --------------------------------------------------------------------------- Figure 5
@@ -231,14 +255,14 @@ def figure05(res: Results) -> Item:
     frame["ours_model"] = names
     frame["ours_params_M"] = [e.get("params_M") for e in exact]
     frame["ours_macs_B"] = [e.get("macs_B") for e in exact]
-    frame["ours_latency_ms_batch16"] = [m.bench_value(res, "inference", n, "latency_ms_median", batch_size=16)
-                                        for n in names]
+    rows = m.bench_rows(res, "inference", names, batch_size=16)
+    frame["ours_latency_ms_batch16"] = [rows.value(n, "latency_ms_median", batch_size=16) for n in names]
     missing = []
     if frame["ours_params_M"].isna().all():
         missing.append("params and MACs (static notebook)")
     if frame["ours_latency_ms_batch16"].isna().all():
         missing.append("inference latency at batch 16 (speed & memory notebook)")
-    return Item("F5", frame, f"{EXACT} (params, MACs) + {MEASURED} (latency)", m.bench_hardware(res, "inference"),
+    return Item("F5", frame, f"{EXACT} (params, MACs) + {MEASURED} (latency)", rows.label,
                 missing, ["y is the paper's accuracy in every panel; ours differ only on the x axis"])
 
 
@@ -252,7 +276,8 @@ def plot_figure05(fig, item: Item) -> None:
     panels = [("paper_params_M_table", "ours_params_M", "params (M)", "(a) params"),
               ("paper_flops_B_table", "ours_macs_B", "FLOPs = multiply-adds (B)", "(b) FLOPs"),
               ("paper_infer_time_ms_table", None, "ms (V100 FP16, batch 16)", "(c) latency: paper"),
-              (None, "ours_latency_ms_batch16", "ms on our hardware (batch 16)", "(c) latency: ours")]
+              (None, "ours_latency_ms_batch16", "ms on our hardware (batch 16)",
+               "(c) latency: ours" + (f"\n{m.CPU}" if m.is_cpu(item.hardware) else ""))]
     for ax, (px, ox, xlabel, title) in zip(axes, panels):
         if px:
             _paper_series(ax, f, px, "paper_top1_acc_pct_table", legend=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -114,29 +115,88 @@ def bench(res: Results, kind: str, batch_size: int | None = None) -> pd.DataFram
     return frame.reset_index(drop=True)
 
 
-def bench_value(res: Results, kind: str, model: str | None, column: str, **where):
-    """Median of ``column`` over matching benchmark rows of one machine (``preferred_hardware``), else None."""
-    frame = bench(res, kind)
-    if model is None or frame.empty or column not in frame.columns:
-        return None
-    frame = frame[frame["model"] == model]
-    for key, value in where.items():
-        if key in frame.columns and value is not None:
-            frame = frame[frame[key] == value]
-    if "hardware" in frame.columns and frame["hardware"].nunique() > 1:  # never a median across machines
-        frame = frame[frame["hardware"] == preferred_hardware(frame["hardware"])]
-    values = frame[column].dropna()
-    return float(values.median()) if len(values) else None
+CPU = "different hardware (CPU)"  # the label of every verdict and value measured on a processor
+
+
+def is_cpu(hardware) -> bool:
+    """A processor, as ``collect.describe_hardware`` writes one ('<name> (N CPUs, ...)'), not a GPU."""
+    return "CPUs" in str(hardware)
 
 
 def preferred_hardware(names) -> str:
     """Of several machines, the one whose numbers a table shows: a GPU (the paper's setting) before a
-    CPU (described as '<processor> (N CPUs...)'), then alphabetical."""
-    return sorted({str(n) for n in names}, key=lambda n: ("CPUs" in n, n))[0]
+    CPU, then alphabetical."""
+    return sorted({str(n) for n in names}, key=lambda n: (is_cpu(n), n))[0]
 
 
-def bench_hardware(res: Results, kind: str) -> str:
-    return res.hardware(bench(res, kind))
+@dataclass(frozen=True)
+class BenchRows:
+    """Benchmark rows of one kind from ONE machine in ONE precision (empty ``frame`` when none)."""
+    frame: pd.DataFrame
+    hardware: str = ""
+    amp_dtype: str = ""
+
+    def value(self, model: str | None, column: str, **where):
+        """Median of ``column`` over this machine's rows of ``model`` matching ``where`` (None values ignored)."""
+        frame = self.frame
+        if model is None or frame.empty or column not in frame.columns:
+            return None
+        frame = frame[frame["model"] == model]
+        for key, value in where.items():
+            if key in frame.columns and value is not None:
+                frame = frame[frame[key] == value]
+        values = frame[column].dropna()
+        return float(values.median()) if len(values) else None
+
+    @property
+    def label(self) -> str:
+        """'<machine>, <precision>' (+ the CPU label), or "" when nothing is measured."""
+        if not self.hardware:
+            return ""
+        return f"{self.hardware}, {self.amp_dtype}" + (f" -- {CPU}" if is_cpu(self.hardware) else "")
+
+
+def _precisions(frame: pd.DataFrame) -> pd.Series:
+    from replication.study.speed_plan import precision
+
+    column = frame["amp_dtype"] if "amp_dtype" in frame.columns else pd.Series([None] * len(frame), index=frame.index)
+    return column.map(precision)
+
+
+def bench_sets(res: Results, kind: str, models=None, **where) -> list[BenchRows]:
+    """Rows of ``kind`` for ``models`` (None: all) matching ``where``, one :class:`BenchRows` per precision of
+    ONE machine: the preferred machine (a GPU before a CPU) among those that measured any of them. The
+    first set is the precision that covers most of the models (ties: float32, then by name): the one a
+    table shows; the others follow. Never a median across machines or precisions."""
+    frame = bench(res, kind)
+    if not frame.empty and models is not None:
+        frame = frame[frame["model"].isin([n for n in models if n is not None])]
+    for key, value in where.items():
+        if not frame.empty and key in frame.columns and value is not None:
+            frame = frame[frame[key] == value]
+    if frame.empty:
+        return [BenchRows(pd.DataFrame())]
+    if "hardware" in frame.columns:
+        hardware = preferred_hardware(frame["hardware"].dropna()) if frame["hardware"].notna().any() else ""
+        frame = frame[frame["hardware"] == hardware] if hardware else frame
+    else:
+        hardware = ""
+    amps = _precisions(frame)
+    cover = {amp: frame.loc[amps == amp, "model"].nunique() for amp in amps.unique()}
+    order = sorted(cover, key=lambda amp: (-cover[amp], amp != "float32", amp))
+    return [BenchRows(frame[amps == amp].reset_index(drop=True), hardware, amp) for amp in order]
+
+
+def bench_rows(res: Results, kind: str, models=None, **where) -> BenchRows:
+    """The set a table shows (the first of :func:`bench_sets`)."""
+    return bench_sets(res, kind, models, **where)[0]
+
+
+def bench_value(res: Results, kind: str, model: str | None, column: str, **where):
+    """Median of ``column`` over matching benchmark rows of one machine and precision (:func:`bench_rows`
+    for this model alone), else None. A table comparing models uses :func:`bench_rows` for all of them."""
+    return bench_rows(res, kind, [model], **where).value(model, column, **where)
+
 
 
 # --------------------------------------------------------------------------- proxy runs

@@ -1,17 +1,21 @@
-"""GPU speed benchmark: Table 7 latency, Table 11 throughput, Figure 3 training, on a lent GPU.
+"""The speed suite on a lent GPU or on this CPU: Tables 2, 3, 7, 10, 11 and Figure 3's speed rows.
 
     bench/gpu.sh                                       # gpu profile -> results/bench/gpu-<device>/
     bench/gpu.sh --tiny --output-dir /tmp/b --models 3  # every code path on a CPU, in under a minute
     python -m replication bench-gpu ...                 # the same, without the script
+    python -m replication bench-cpu                     # cpu profile on this CPU -> results/bench/cpu-<processor>/
 
-The jobs are the speed_memory family's (``experiments.speed_jobs``) with the knobs of the gpu study
-spec (``replication/studies/gpu.yaml``, family ``speed_memory``): inference latency at batch 16 (Table 7) and
-throughput at batch 128 (Table 11) in FP16, training step time of the Figure 3 models, and
-Table 2 / Table 3 training speed and memory; the most valuable come first. Rows go to
-``<output>/bench/gpu-<device>/speed.csv`` through ``experiments.speed`` (one job at a time, so the
-file is complete after every job), the machine and library versions to ``environment.json`` beside
-it. After ``--time-limit`` seconds no new job starts; a rerun skips the jobs already logged for
-this GPU and completes the rest. Imports torch, timm, torchvision, accelerate, numpy, pandas, pyyaml and the package.
+The jobs are the speed_memory family's (``speed_plan.plan``: ``experiments.speed_jobs`` plus the
+profile's round-robin groups and second precision) with the knobs of the study spec
+(``replication/studies/<profile>.yaml``, family ``speed_memory``). On a GPU (gpu profile): inference
+latency at batch 16 (Table 7) and throughput at batch 128 (Table 11) in FP16, training step time of
+the Figure 3 models, and Table 2 / Table 3 training speed and memory; the most valuable come first.
+On this CPU (cpu profile, ``threads`` torch threads): the models each table compares timed
+round-robin in one loop, in float32 and, for the key comparisons, bfloat16 autocast too. Rows go to
+``<output>/bench/<device>/speed.csv`` through ``experiments.speed`` (the file is complete after every
+job), the machine and library versions to ``environment.json`` beside it. After ``--time-limit``
+seconds no new job starts; a rerun skips the jobs already logged for this machine and completes the
+rest. Imports torch, timm, torchvision, accelerate, numpy, pandas, pyyaml and the package.
 """
 from __future__ import annotations
 
@@ -31,10 +35,13 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
+from replication.study.speed_plan import PRIORITY, TINY, groups, plan, precision  # noqa: E402,F401
+
 REPO = Path(__file__).resolve().parents[2]
-PRIORITY = ("T7", "T11", "F3", "T2", "T3")  # order of the jobs: latency, throughput, Figure 3 training first
-MODEL_LISTS = ("latency_models", "throughput_models", "train_models", "fused_models")
-TINY = dict(image_size=32, batch_size=2, warmup=0, repeats=1)
+DEVICES = {  # command -> its defaults and the command that completes an interrupted run
+    "gpu": dict(profile="gpu", time_limit=330.0, rerun="bench/gpu.sh"),
+    "cpu": dict(profile="cpu", time_limit=5400.0, rerun="python -m replication bench-cpu"),
+}
 
 
 def slug(text: str) -> str:
@@ -45,6 +52,11 @@ def slug(text: str) -> str:
 def device_folder(torch) -> str:
     """``gpu-<GPU name>`` for CUDA device 0, ``cpu`` without CUDA (tiny runs only)."""
     return f"gpu-{slug(torch.cuda.get_device_name(0))}" if torch.cuda.is_available() else "cpu"
+
+
+def cpu_folder(processor: str) -> str:
+    """``Intel(R) Xeon(R) Processor`` -> ``cpu-intel-r-xeon-r-processor``: where a CPU run's rows go."""
+    return f"cpu-{slug(processor) or 'unknown'}"
 
 
 def load_profile(name: str) -> dict:
@@ -64,28 +76,6 @@ def load_profile(name: str) -> dict:
     return values
 
 
-def plan(profile: dict, tiny: bool, models: int | None) -> list[dict]:
-    """The profile's jobs, most valuable first, without duplicates (tiny settings make some equal)."""
-    from replication.study import experiments
-
-    knobs = {k: profile[k] for k in inspect.signature(experiments.speed_jobs).parameters}
-    if models is not None:
-        knobs.update({k: list(knobs[k])[:models] for k in MODEL_LISTS})
-    if tiny:  # every size and batch shrunk; an empty list stays empty
-        knobs.update({k: TINY["image_size"] for k in knobs if k.endswith("_image_size")})
-        knobs.update({k: TINY["batch_size"] for k in knobs if k.endswith("_batch_size")})
-        for k in ("t2_image_sizes", "t2_batch_sizes", "memory_batch_sizes"):
-            knobs[k] = [TINY["image_size"] if k.endswith("_image_sizes") else TINY["batch_size"]] if knobs[k] else []
-    jobs = sorted(experiments.speed_jobs(**knobs), key=lambda j: PRIORITY.index(j["table"]))
-    seen, out = set(), []
-    for job in jobs:
-        key = (job["kind"], job["model"], job["image_size"], job["batch_size"])
-        if key not in seen:
-            seen.add(key)
-            out.append(job)
-    return out
-
-
 def pinned_timm() -> str:
     path = REPO / "pyproject.toml"
     found = re.search(r'"timm==([^"]+)"', path.read_text()) if path.is_file() else None
@@ -103,11 +93,12 @@ def _driver() -> str | None:
 
 def environment(torch, timm) -> dict:
     """The machine and library versions the rows were measured with (``results.environment`` plus
-    the pinned timm, pandas and the GPU's properties)."""
+    the processor, the pinned timm, pandas and the GPU's properties)."""
     from replication.results import environment as run_environment
 
     run = run_environment()
-    env = {**run["versions"], "platform": run["hardware"]["platform"], "timm_pinned": pinned_timm(),
+    env = {**run["versions"], "platform": run["hardware"]["platform"], "processor": run["hardware"]["processor"],
+           "cpu_count": run["hardware"]["cpu_count"], "timm_pinned": pinned_timm(),
            "pandas": pd.__version__, "git_commit": run["git_commit"]}
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
@@ -120,7 +111,8 @@ def environment(torch, timm) -> dict:
 
 def _describe(job: dict, row: dict | None) -> str:
     size = row["image_size"] if row else (job["image_size"] or "own")
-    head = f"{job['table']:<3} {job['kind']:<9} {job['model']:<26} {size}px b{job['batch_size']}"
+    amp = f" {precision(job.get('amp_dtype'))}" if job["kind"] != "memory" else ""
+    head = f"{job['table']:<3} {job['kind']:<9} {job['model']:<26} {size}px b{job['batch_size']}{amp}"
     if row is None:
         return f"{head}  already logged"
     if job["kind"] == "memory":
@@ -129,43 +121,74 @@ def _describe(job: dict, row: dict | None) -> str:
     return f"{head}  {latency}{row['images_per_second']:.1f} img/s"
 
 
-def _arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--time-limit", type=float, default=330.0, metavar="SECONDS",
-                        help="start no new job after this many seconds; rerun to complete (default 330)")
+def _row_of(job: dict, new_rows: list[dict]) -> dict | None:
+    """The row just measured for ``job`` (None: it was logged before)."""
+    for row in new_rows:
+        if (row["kind"], row["model"], int(row["batch_size"])) == (job["kind"], job["model"], int(job["batch_size"])) \
+                and (job["kind"] == "memory" or row.get("amp_dtype") == precision(job.get("amp_dtype"))) \
+                and (not job["image_size"] or int(row["image_size"]) == int(job["image_size"])):
+            return row
+    return None
+
+
+def _arguments(parser: argparse.ArgumentParser, device: str) -> argparse.ArgumentParser:
+    defaults = DEVICES[device]
+    parser.add_argument("--time-limit", type=float, default=defaults["time_limit"], metavar="SECONDS",
+                        help=f"start no new job after this many seconds; rerun to complete (default "
+                             f"{defaults['time_limit']:g})")
     parser.add_argument("--tiny", action="store_true",
                         help="check every code path (also on a CPU): image size 32, batch 2, warmup 0, 1 repeat, "
-                             "fp32, into build/bench_tiny unless --output-dir is given")
+                             "into build/bench_tiny unless --output-dir is given")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="results root; rows go to <output-dir>/bench/<device>/speed.csv (default results/)")
     parser.add_argument("--models", type=int, default=None, metavar="N", help="only the first N models of each list")
-    parser.add_argument("--profile", default="gpu", help="study spec whose speed_memory knobs are used (default gpu)")
+    parser.add_argument("--profile", default=defaults["profile"],
+                        help=f"study spec whose speed_memory knobs are used (default {defaults['profile']})")
+    if device == "cpu":
+        parser.add_argument("--threads", type=int, default=None, metavar="N",
+                            help="torch threads (default: the profile's speed_memory knob 'threads', else all cores)")
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    return _arguments(argparse.ArgumentParser(prog="bench/gpu.sh", description=__doc__.splitlines()[0]))
+def build_parser(device: str = "gpu") -> argparse.ArgumentParser:
+    prog = "bench/gpu.sh" if device == "gpu" else "python -m replication bench-cpu"
+    return _arguments(argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0]), device)
 
 
 def add_commands(subparsers) -> None:
-    p = subparsers.add_parser("bench-gpu", help="the GPU speed benchmark (bench/gpu.sh)", description=__doc__.splitlines()[0])
-    _arguments(p).set_defaults(func=lambda args: main(started=START, args=args))
+    for device, text in (("gpu", "the GPU speed benchmark (bench/gpu.sh)"),
+                         ("cpu", "the speed suite on this CPU, resumable, with a time budget")):
+        p = subparsers.add_parser(f"bench-{device}", help=text, description=__doc__.splitlines()[0])
+        _arguments(p, device).set_defaults(func=lambda args, d=device: main(started=START, args=args, device=d))
 
 
-def main(argv: list[str] | None = None, started: float | None = None, args=None) -> int:
-    """Run the benchmark; ``started`` is the ``time.monotonic()`` the time limit counts from (default: now;
-    the command line passes the moment this module was imported)."""
+def _threads(torch, args, profile: dict) -> int | None:
+    """Set the CPU run's torch threads (``--threads``, else the profile's ``threads``); None on a GPU."""
+    wanted = args.threads if getattr(args, "threads", None) is not None else profile.get("threads")
+    if wanted is not None and int(wanted) < 1:
+        raise ValueError(f"--threads (or the speed_memory knob 'threads') must be >= 1, got {wanted}")
+    if wanted:
+        torch.set_num_threads(int(wanted))
+    return torch.get_num_threads()
+
+
+def main(argv: list[str] | None = None, started: float | None = None, args=None, device: str = "gpu") -> int:
+    """Run the benchmark on ``device`` ("gpu" or "cpu"); ``started`` is the ``time.monotonic()`` the time limit
+    counts from (default: now; the command line passes the moment this module was imported)."""
     started = time.monotonic() if started is None else started
-    args = args if args is not None else build_parser().parse_args(argv)
+    args = args if args is not None else build_parser(device).parse_args(argv)
     import timm
     import torch
 
     from replication.results import atomic_write_text
     from replication.study import experiments
 
-    if not args.tiny and not torch.cuda.is_available():
+    on_cpu = device == "cpu"
+    if not on_cpu and not args.tiny and not torch.cuda.is_available():
         print(f"error: no CUDA device (torch {torch.__version__}, torch.cuda.is_available() is False). "
               "Run bench/gpu.sh on a machine with an NVIDIA GPU and a CUDA build of torch, "
-              "or pass --tiny to check the script on this CPU.", file=sys.stderr)
+              "or pass --tiny to check the script on this CPU (the CPU suite: python -m replication bench-cpu).",
+              file=sys.stderr)
         return 2
     if args.models is not None and args.models < 1:
         print(f"error: --models must be >= 1, got {args.models}", file=sys.stderr)
@@ -178,27 +201,34 @@ def main(argv: list[str] | None = None, started: float | None = None, args=None)
         return 2
     try:
         profile = load_profile(args.profile)
+        jobs = plan(profile, args.tiny, args.models)
+        threads = _threads(torch, args, profile) if on_cpu else None
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    jobs = plan(profile, args.tiny, args.models)
-    settings = dict(warmup=TINY["warmup"], repeats=TINY["repeats"], amp_dtype="") if args.tiny else \
-        dict(warmup=profile["warmup"], repeats=profile["repeats"], amp_dtype=profile["amp_dtype"] or "")
-    if torch.cuda.is_available():
+    settings = dict(warmup=TINY["warmup"], repeats=TINY["repeats"]) if args.tiny else \
+        dict(warmup=profile["warmup"], repeats=profile["repeats"])
+    torch_device = "cpu" if on_cpu else ("cuda" if torch.cuda.is_available() else "cpu")
+    if torch_device == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels in warm-up
     output = args.output_dir or (REPO / "build" / "bench_tiny" if args.tiny else REPO / "results")
-    folder = device_folder(torch)
+    env = environment(torch, timm)
+    hardware = experiments.hardware(torch_device)
+    folder = ("cpu" if args.tiny else cpu_folder(env["processor"])) if on_cpu else device_folder(torch)
     name = f"{folder}/speed"
     csv_path = output / "bench" / f"{name}.csv"
-    env = environment(torch, timm)
+    rerun = DEVICES[device]["rerun"]
     pin = "" if env["timm"] == env["timm_pinned"] else f" (pinned {env['timm_pinned']}: continuing)"
-    print(f"device {env.get('gpu') or 'cpu'}; torch {env['torch']}, CUDA {env.get('cuda')}, timm {env['timm']}{pin}")
-    print(f"{len(jobs)} jobs ({'tiny' if args.tiny else args.profile}; warmup {settings['warmup']}, "
-          f"repeats {settings['repeats']}, {settings['amp_dtype'] or 'float32'}) -> {csv_path}")
-    record = dict(env, hardware=experiments.hardware(),
+    print(f"device {env.get('gpu') if torch_device == 'cuda' else hardware}; torch {env['torch']}, "
+          f"CUDA {env.get('cuda')}, timm {env['timm']}{pin}")
+    precisions = sorted({precision(j.get("amp_dtype")) for j in jobs if j["kind"] != "memory"})
+    batches = groups(jobs)
+    print(f"{len(jobs)} jobs in {len(batches)} groups ({'tiny' if args.tiny else args.profile}; warmup "
+          f"{settings['warmup']}, repeats {settings['repeats']}, {', '.join(precisions) or 'float32'}) -> {csv_path}")
+    record = dict(env, hardware=hardware, device=torch_device, threads=threads,
                   started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   command=sys.argv[1:] if argv is None else list(argv), profile=args.profile, tiny=args.tiny,
-                  models=args.models, time_limit_s=args.time_limit, **settings)
+                  models=args.models, time_limit_s=args.time_limit, precisions=precisions, **settings)
 
     def write_record(**extra):
         text = json.dumps(dict(record, **extra), indent=2, default=str) + "\n"
@@ -206,31 +236,38 @@ def main(argv: list[str] | None = None, started: float | None = None, args=None)
 
     write_record(status="running")
     rows = len(pd.read_csv(csv_path)) if csv_path.is_file() else 0
-    measured, logged, failed, not_started = 0, 0, [], 0
-    for i, job in enumerate(jobs, 1):
+    measured, logged, failed, not_started, done = 0, 0, [], 0, 0
+    for group in batches:
         elapsed = time.monotonic() - started
         if elapsed >= args.time_limit:
-            not_started = len(jobs) - i + 1
+            not_started = len(jobs) - done
             print(f"time limit of {args.time_limit:g} s reached after {elapsed:.0f} s: {not_started} of {len(jobs)} "
-                  "jobs skipped; run bench/gpu.sh again to complete them (logged jobs are not measured again)")
+                  f"jobs skipped; run {rerun} again to complete them (logged jobs are not measured again)")
             break
         began = time.monotonic()
         try:
-            frame = experiments.speed([job], output, budget_gib=profile["memory_budget_gib"], name=name, **settings)
-            row = frame.iloc[-1].to_dict() if len(frame) > rows else None
+            frame = experiments.speed(group, output, budget_gib=profile["memory_budget_gib"], name=name,
+                                      device=torch_device, **settings)
+            new = frame.iloc[rows:].to_dict("records")
             rows = len(frame)
-            measured, logged = measured + (row is not None), logged + (row is None)
-            text = _describe(job, row)
+            found = [_row_of(job, new) for job in group]
+            measured, logged = measured + sum(r is not None for r in found), logged + sum(r is None for r in found)
+            texts = [_describe(job, row) for job, row in zip(group, found)]
         except Exception as exc:  # one model that fails (out of memory, unknown to this timm) must not stop the rest
-            failed.append(f"{job['kind']} {job['model']} b{job['batch_size']}: {type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0] if str(exc) else ''}")
-            text = f"FAILED {failed[-1]}"
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            lines = [f"{job['kind']} {job['model']} b{job['batch_size']}: {reason}" for job in group]
+            failed += lines
+            texts = [f"FAILED {line}" for line in lines]
         finally:
             gc.collect()
-            if torch.cuda.is_available():
+            if torch_device == "cuda":
                 torch.cuda.empty_cache()
         now = time.monotonic()
-        print(f"[{i:>2}/{len(jobs)}] {text}  ({now - began:.1f} s, total {now - started:.0f} s)", flush=True)
+        where = f"round-robin group of {len(group)}: " if len(group) > 1 else ""
+        for text in texts:
+            done += 1
+            print(f"[{done:>2}/{len(jobs)}] {text}  ({where}{now - began:.1f} s, total {now - started:.0f} s)",
+                  flush=True)
     total = time.monotonic() - started
     write_record(status="incomplete" if not_started or failed else "complete", seconds=round(total, 1),
                  jobs=dict(planned=len(jobs), measured=measured, already_logged=logged, failed=failed,
@@ -240,4 +277,3 @@ def main(argv: list[str] | None = None, started: float | None = None, args=None)
     for line in failed:
         print(f"failed: {line}", file=sys.stderr)
     return 1 if failed else 0
-

@@ -8,7 +8,6 @@ and benchmark rows already logged for this hardware are not measured again.
 """
 from __future__ import annotations
 
-import inspect
 import socket
 import sys
 import time
@@ -101,10 +100,11 @@ def run_family(profile: str, family: str, arms=(), seeds=(), root: str = "", che
     if family == "static":
         return static(fam.knobs["tables"], records)
     if family == "speed_memory":
+        from replication.study import speed_plan
+
         k = fam.knobs
-        jobs = speed_jobs(**{name: k[name] for name in inspect.signature(speed_jobs).parameters})
-        return speed(jobs, records, warmup=k["warmup"], repeats=k["repeats"], budget_gib=k["memory_budget_gib"],
-                     name=k["bench_name"], amp_dtype=k["amp_dtype"])
+        return speed(speed_plan.plan(k), records, warmup=k["warmup"], repeats=k["repeats"],
+                     budget_gib=k["memory_budget_gib"], name=k["bench_name"], amp_dtype=k["amp_dtype"])
     if family == "nas":
         from replication.study import nas
 
@@ -196,52 +196,73 @@ def speed_jobs(t2_model, t2_image_sizes, t2_batch_sizes, memory_batch_sizes, fus
             + [job("F3", "train", n, train_image_size, train_batch_size) for n in train_models])
 
 
-def hardware() -> str:
-    """A short description of this machine: the GPU, or the processor and its CPU count."""
+def hardware(device: str = "") -> str:
+    """A short description of this machine: the GPU, or the processor and its CPU count (``device="cpu"``:
+    the processor even where a GPU is present)."""
     from replication.report.collect import describe_hardware
     from replication.results import environment
 
-    return describe_hardware(environment()["hardware"])
+    hw = environment()["hardware"]
+    return describe_hardware(dict(hw, gpus=[]) if device == "cpu" else hw)
 
 
-def speed(jobs, output_dir, warmup=1, repeats=3, budget_gib=16.0, name=None, amp_dtype="") -> pd.DataFrame:
+def _note(job: dict, group: list[dict], warmup: int, repeats: int) -> str:
+    others = [f"{j['model']}@{j['image_size'] or 'own'}" for j in group if j is not job]
+    text = f"median of {repeats} timed batches after {warmup} warm-up"
+    return text + (f"; round-robin with {', '.join(others)}" if others else "")
+
+
+def speed(jobs, output_dir, warmup=1, repeats=3, budget_gib=16.0, name=None, amp_dtype="", device=None) -> pd.DataFrame:
     """Benchmarks: ``jobs`` is a list of dicts with ``kind`` (train | inference | memory), ``model``,
-    ``image_size`` (None: the model's own train/eval size) and ``batch_size`` (see :func:`speed_jobs`).
-    Rows go to ``results/bench/<name or host>.csv`` (``name`` may hold a folder: ``gpu-nvidia-h200/speed``);
-    jobs already logged for this hardware are skipped. On CUDA, memory is measured from real
+    ``image_size`` (None: the model's own train/eval size), ``batch_size`` and optionally ``amp_dtype``
+    (default: the argument) and ``group`` (see :mod:`replication.study.speed_plan`: consecutive jobs of one
+    group are timed round-robin in one loop, each model built once per job).
+    Rows go to ``results/bench/<name or host>.csv`` (``name`` may hold a folder: ``gpu-nvidia-h200/speed``)
+    after every group; jobs already logged for this hardware (same kind, model, size, batch, precision) are
+    skipped. ``device``: "cuda" or "cpu" (None: CUDA when available). On CUDA, memory is measured from real
     training steps; on CPU it is estimated (``measure.peak_memory``).
     ``amp_dtype``: "" for float32, or "float16" / "bfloat16" autocast (the paper's V100 numbers are FP16)."""
     import torch
 
-    amp = getattr(torch, amp_dtype) if amp_dtype else None
     from replication import measure, models
+    from replication.study import speed_plan
 
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     path = Path(output_dir) / "bench" / f"{name or 'speed_' + socket.gethostname()}.csv"
-    old = pd.read_csv(path) if path.is_file() else pd.DataFrame()
-    host = hardware()
-    rows = old.to_dict("records")
-    for job in jobs:
-        entry = models.model_info(job["model"])
-        size = job.get("image_size") or (entry.train_size if job["kind"] != "inference" else entry.eval_size)
-        key = (job["kind"], job["model"], size, job["batch_size"], host)
-        if any((r.get("kind"), r.get("model"), r.get("image_size"), r.get("batch_size"), r.get("hardware")) == key
-               for r in rows):
+    rows = pd.read_csv(path).to_dict("records") if path.is_file() else []
+    host = hardware(device)
+    logged = {speed_plan.key(dict(r, image_size=int(r["image_size"]))) for r in rows if r.get("hardware") == host}
+    for group in speed_plan.groups([dict(j, amp_dtype=j.get("amp_dtype", amp_dtype)) for j in jobs]):
+        todo = [j for j in group if speed_plan.key(j) not in logged]
+        if not todo:
             continue
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        if job["kind"] == "memory":  # CUDA: real training steps; CPU: estimated on 'meta', nothing allocated
+        amp = todo[0]["amp_dtype"]
+        dtype = getattr(torch, amp) if amp else None
+        sizes = [speed_plan.key(j)[2] for j in todo]
+        if todo[0]["kind"] == "memory":  # CUDA: real training steps; CPU: estimated on 'meta', nothing allocated
             with torch.device(device if device == "cuda" else "meta"):
-                model = models.create_for_size(job["model"], size)
-            result = measure.peak_memory(model, size, job["batch_size"], budget_gib=budget_gib, amp_dtype=amp)
+                model = models.create_for_size(todo[0]["model"], sizes[0])
+            found = [measure.peak_memory(model, sizes[0], todo[0]["batch_size"], budget_gib=budget_gib,
+                                            amp_dtype=dtype)]
         else:
-            with torch.device(device):  # weights initialised where they run (fast for big models on a GPU)
-                model = models.create_for_size(job["model"], size)
-            fn = measure.train_throughput if job["kind"] == "train" else measure.inference_latency
-            result = fn(model, size, batch_size=job["batch_size"], warmup=warmup, repeats=repeats, amp_dtype=amp)
-        del model
-        result = {k: v for k, v in result.items() if not isinstance(v, list)}
-        rows.append({"kind": job["kind"], "model": job["model"], "hardware": host, **result,
-                     "image_size": size, "batch_size": job["batch_size"]})
-        results.atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))  # after every job: resumable
+            members = {}
+            for i, (job, size) in enumerate(zip(todo, sizes)):
+                with torch.device(device):  # weights initialised where they run (fast for big models on a GPU)
+                    members[f"{i}:{job['model']}"] = (job["kind"], models.create_for_size(job["model"], size), size,
+                                                      job["batch_size"])
+            timed = measure.time_group(members, warmup=warmup, repeats=repeats, amp_dtype=dtype)
+            found = list(timed.values())
+            del members
+        for job, size, result in zip(todo, sizes, found):
+            times = result.pop("step_seconds", None)
+            result = {k: v for k, v in result.items() if not isinstance(v, list)}
+            rows.append({"kind": job["kind"], "model": job["model"], "hardware": host, **result,
+                         "image_size": size, "batch_size": job["batch_size"], "amp_dtype": speed_plan.precision(amp),
+                         "table": job.get("table", ""), "round_robin": job.get("group", ""), "warmup": warmup,
+                         "step_seconds_all": ";".join(f"{t:.4f}" for t in times) if times else "",
+                         "note": "" if job["kind"] == "memory" else _note(job, todo, warmup, repeats)})
+            logged.add(speed_plan.key(job))
+        results.atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))  # after every group: resumable
     return pd.DataFrame(rows)
 
 
