@@ -95,6 +95,18 @@ def test_compare_train_throughput_round_robin():
     assert all(len(r["step_seconds"]) == 2 and r["images_per_second"] > 0 for r in out.values())
 
 
+def test_time_group_times_sizes_kinds_and_precisions_round_robin():
+    members = {"small": ("train", create_model("efficientnetv2_b0", num_classes=10), 32, 2),
+               "large": ("train", create_model("efficientnetv2_b0", num_classes=10), 48, 2),
+               "infer": ("inference", create_model("effnet_b4_fused1_3_k3", num_classes=10), 32, 2)}
+    out = measure.time_group(members, warmup=0, repeats=2, amp_dtype=torch.bfloat16)
+    assert [out[n]["image_size"] for n in members] == [32, 48, 32] and out["infer"]["kind"] == "inference"
+    assert {r["amp_dtype"] for r in out.values()} == {"bfloat16"} and "latency_ms_median" in out["infer"]
+    assert members["small"][1].training and not members["infer"][1].training
+    with pytest.raises(ValueError, match="kind 'eval'"):
+        measure.time_group({"x": ("eval", members["small"][1], 32, 2)})
+
+
 def test_inference_latency_and_throughput():
     model = create_model("efficientnetv2_b0", num_classes=10)
     lat = measure.inference_latency(model, 32, batch_size=2, warmup=1, repeats=2, channels_last=False)
