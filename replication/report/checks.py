@@ -410,7 +410,7 @@ def verdict_for(claim: dict, items: dict, res: Results) -> v.Verdict:
         verdict = CHECKS[name](items, res)
     except KeyError as err:
         raise KeyError(f"claims.yaml {claim['id']}: check {name!r} needs item {err}") from None
-    if claim.get("evidence") == MEASURED_HERE:
+    if claim.get("evidence") == MEASURED_HERE and claim["item"] in items:
         verdict = on_hardware(verdict, items[claim["item"]].hardware)
     return v.by_construction(verdict, claim["by_construction"]) if claim.get("by_construction") else verdict
 
