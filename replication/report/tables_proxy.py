@@ -114,6 +114,27 @@ def catch_up(res: Results) -> str:
             f"{100 * row['elapsed'] / budget:.0f} % of the progressive arm's {budget:.0f} s)")
 
 
+def v1_v2(res: Results) -> pd.DataFrame:
+    """V1 and V2 proxies under the same progressive training (the trial's mode-'paper' runs of each model):
+    top-1 and training hours over seeds, and images/s per stage (mean over epochs and seeds)."""
+    runs = proxy_runs(res, "progressive")
+    if runs.empty or "model.name" not in runs.columns:
+        return pd.DataFrame()
+    runs = runs[runs["schedule.mode"] == "paper"]
+    epochs = res.epochs(m.EXPERIMENTS["progressive"])
+    rows = []
+    for name in sorted(runs["model.name"].unique()):
+        row = {"model": f"{name} (proxy, progressive)",
+               **arm_columns("", m.arm_values(runs, model__name=name)),
+               **arm_columns("train_time", m.arm_values(runs, "train_hours", model__name=name), mean="hours", runs=False)}
+        if not epochs.empty and "images_per_second" in epochs.columns:
+            mine = epochs[epochs["run_dir"].isin(runs.loc[runs["model.name"] == name, "run_dir"])]
+            for size, ips in mine.groupby("image_size")["images_per_second"].mean().items():
+                row[f"ours_train_imgs_per_sec_{int(size)}px"] = ips
+        rows.append(row)
+    return pd.DataFrame(rows) if len(rows) > 1 else pd.DataFrame()
+
+
 def load_flags(res: Results, runs: pd.DataFrame) -> list[str]:
     """Runs with an epoch whose 1-minute load average exceeded the torch thread count by more than 0.5:
     another process shared the machine, so their seconds overstate the training time."""
