@@ -34,7 +34,7 @@ def test_cpu_plan_times_the_compared_models_together_in_priority_order():
     assert [m for _, m, _, _ in members("T3")] == profile["fused_models"]
     assert {"effnet_b4_fused1_3_k3", "effnet_b4_fused1_7"} <= {m for _, m, _, _ in members("T3")}  # both readings
     assert {(s, b) for _, _, s, b in members("T3")} == {(380, profile["fused_batch_size"])}
-    pairs = [tuple(m for _, m, _, _ in g) for name, g in groups.items() if name.startswith("T11") and "bfloat16" not in name]
+    pairs = [tuple(j["model"] for j in g) for name, g in groups.items() if name.startswith("T11") and "bfloat16" not in name]
     throughput = profile["throughput_models"]
     assert pairs == list(zip(throughput[::2], throughput[1::2]))
     for batch in profile["t2_batch_sizes"]:

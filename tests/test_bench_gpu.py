@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from replication.study import bench_gpu, experiments
+from replication.study import bench_gpu, speed_plan
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "bench" / "gpu.sh"
@@ -25,7 +25,7 @@ def _script(*args, timeout=120):
 
 
 def test_speed_jobs_expands_the_notebook_parameters():
-    jobs = experiments.speed_jobs("m", [64, 96], [2], [4], ["f"], 32, 8, ["a", "b"], None, 16, ["c"], None, 128,
+    jobs = speed_plan.speed_jobs("m", [64, 96], [2], [4], ["f"], 32, 8, ["a", "b"], None, 16, ["c"], None, 128,
                                   ["d"], 48, 4)
     assert [(j["table"], j["kind"], j["model"], j["image_size"], j["batch_size"]) for j in jobs] == [
         ("T2", "train", "m", 64, 2), ("T2", "train", "m", 96, 2), ("T2", "memory", "m", 64, 4),

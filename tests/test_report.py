@@ -567,3 +567,24 @@ def test_t8_keeps_the_from_scratch_baseline_apart_from_the_transferred_models(tm
     assert rows.loc["efficientnetv2_b0 (from scratch, no pretraining)", "ours_flowers_acc_pct"] == pytest.approx(30.02)
     verdict = _verdict("C14", res)  # V2 - V1 among the pretrained only: -0.2 points, non-inferior
     assert verdict.verdict == v.REPRODUCED and verdict.ours.startswith("-0.20")
+
+
+def test_t10_shows_v1_and_v2_under_the_same_progressive_training(tmp_path):
+    import pandas as pd
+
+    from replication import report
+
+    for name, top1, seconds, ips in (("efficientnetv2_b0", 46.0, 950.0, 120.0), ("efficientnet_b0", 44.0, 1200.0, 90.0)):
+        for seed in range(3):
+            config = {"seed": seed, "model": {"name": name}, "schedule": {"mode": "paper"}}
+            _proxy_run(tmp_path, "t12_progressive", f"{name}_seed{seed}", config, (30.0, top1 + OFFSETS[seed]), seconds)
+            path = tmp_path / "t12_progressive" / f"{name}_seed{seed}" / "epochs.csv"
+            epochs = pd.read_csv(path).assign(image_size=[64, 128], images_per_second=[2 * ips, ips])
+            epochs.to_csv(path, index=False)
+    res = collect.Results(tmp_path)
+    proxy = report.build_item("T10", res).extra["table"].set_index("model")
+    v2 = proxy.loc["efficientnetv2_b0 (proxy, progressive)"]
+    assert v2["ours_top1_acc_pct"] == pytest.approx(46.1) and v2["ours_runs"] == 3
+    assert (v2["ours_train_imgs_per_sec_64px"], v2["ours_train_imgs_per_sec_128px"]) == (240.0, 120.0)
+    assert proxy.loc["efficientnet_b0 (proxy, progressive)", "ours_train_time_hours"] == pytest.approx(1200 / 3600)
+    assert _verdict("C18", res).ours.startswith("+2.00")  # V2-B0 - V1-B0

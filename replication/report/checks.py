@@ -170,19 +170,16 @@ def t5_best_magnitude(items, res):
     runs = tables_proxy.proxy_runs(res, "size_augmentation")
     if runs.empty or "image_size_last" not in runs:
         return v.not_measured("T5 proxy grid")
-    sizes = sorted(runs["image_size_last"].dropna().unique())
-    mags = sorted(runs["randaug_magnitude_last"].dropna().unique())
-    if len(sizes) < 2 or len(mags) < 2:
+    grid = tables_proxy.t5_grid(runs)
+    if grid is None:
         return v.not_measured("at least 2 sizes and 2 magnitudes")
-    (small, large), (weak, strong) = (sizes[0], sizes[-1]), (mags[0], mags[-1])
+    (small, large), (weak, strong), cells = grid
     t5 = paper.load("T5").set_index(["train_image_size_px", "randaug_magnitude"])["top1_acc_pct"]
     claimed = (t5[(300, 15)] - t5[(300, 5)]) - (t5[(128, 15)] - t5[(128, 5)])  # the paper's, +1.3 points
-    get = lambda s, mg: m.arm_values(runs, image_size_last=s, randaug_magnitude_last=mg)  # noqa: E731
-    verdict = v.interaction_effect([get(small, weak), get(small, strong), get(large, weak), get(large, strong)], +1,
-                                   f"({large:g} px: m{strong:g} - m{weak:g}) - ({small:g} px: m{strong:g} - m{weak:g})",
-                                   claimed=claimed)
-    per_size = [f"{s:g} px: m{strong:g} - m{weak:g} {d.text()}" for s in (small, large)
-                if (d := v.welch(get(s, weak), get(s, strong))) is not None]
+    verdict = v.interaction_effect(cells, +1, f"({large:g} px: m{strong:g} - m{weak:g}) - "
+                                   f"({small:g} px: m{strong:g} - m{weak:g})", claimed=claimed)
+    per_size = [f"{s:g} px: m{strong:g} - m{weak:g} {d.text()}" for s, (a, b) in ((small, cells[:2]), (large, cells[2:]))
+                if (d := v.welch(a, b)) is not None]
     return v.Verdict(verdict.verdict, "; ".join([verdict.reason, *per_size]), verdict.ours)
 
 

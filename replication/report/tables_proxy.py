@@ -82,9 +82,7 @@ def length_trend(res: Results) -> pd.DataFrame:
         rows.append({"model": name, "epochs": int(epochs),
                      "runs": "declared arms" if part["arm"].notna().all() else "pilot (history, earlier code)",
                      **arm_columns("fixed", f), **arm_columns("progressive", p),
-                     "ours_gap_points": sum(p) / len(p) - sum(f) / len(f),
-                     "ours_gap_ci95_low": None if gap is None else gap.low,
-                     "ours_gap_ci95_high": None if gap is None else gap.high})
+                     "ours_gap_points": gap.diff, "ours_gap_ci95_low": gap.low, "ours_gap_ci95_high": gap.high})
     return pd.DataFrame(rows)
 
 
@@ -112,6 +110,27 @@ def catch_up(res: Results) -> str:
     return (f"on the 1,000-image subset curves (EMA, mean over seeds) the fixed-size arm reached the progressive "
             f"arm's final {target:.1f} % after epoch {epoch} ({row['elapsed']:.0f} s of training, "
             f"{100 * row['elapsed'] / budget:.0f} % of the progressive arm's {budget:.0f} s)")
+
+
+def v1_v2(res: Results) -> pd.DataFrame:
+    """V1 and V2 proxies under the same progressive training (the trial's mode-'paper' runs of each model):
+    top-1 and training hours over seeds, and images/s per stage (mean over epochs and seeds)."""
+    runs = proxy_runs(res, "progressive")
+    if runs.empty or "model.name" not in runs.columns:
+        return pd.DataFrame()
+    runs = runs[runs["schedule.mode"] == "paper"]
+    epochs = res.epochs(m.EXPERIMENTS["progressive"])
+    rows = []
+    for name in sorted(runs["model.name"].unique()):
+        row = {"model": f"{name} (proxy, progressive)",
+               **arm_columns("", m.arm_values(runs, model__name=name)),
+               **arm_columns("train_time", m.arm_values(runs, "train_hours", model__name=name), mean="hours", runs=False)}
+        if not epochs.empty and "images_per_second" in epochs.columns:
+            mine = epochs[epochs["run_dir"].isin(runs.loc[runs["model.name"] == name, "run_dir"])]
+            for size, ips in mine.groupby("image_size")["images_per_second"].mean().items():
+                row[f"ours_train_imgs_per_sec_{int(size)}px"] = ips
+        rows.append(row)
+    return pd.DataFrame(rows) if len(rows) > 1 else pd.DataFrame()
 
 
 def load_flags(res: Results, runs: pd.DataFrame) -> list[str]:
@@ -158,6 +177,21 @@ def _proxy_notes(runs: pd.DataFrame) -> list[str]:
     return [m.CI_NOTE] + (["proxy: " + "; ".join(parts)] if parts else [])
 
 
+def t5_grid(runs: pd.DataFrame):
+    """((smallest, largest size), (weakest, strongest magnitude), the four corner cells' per-seed top-1 as
+    [small weak, small strong, large weak, large strong]) of the size x magnitude runs; None with fewer than
+    2 sizes or 2 magnitudes."""
+    if runs.empty or "image_size_last" not in runs:
+        return None
+    sizes = sorted(runs["image_size_last"].dropna().unique())
+    mags = sorted(runs["randaug_magnitude_last"].dropna().unique())
+    if len(sizes) < 2 or len(mags) < 2:
+        return None
+    corners = (sizes[0], sizes[-1]), (mags[0], mags[-1])
+    cells = [m.arm_values(runs, image_size_last=s, randaug_magnitude_last=mg) for s in corners[0] for mg in corners[1]]
+    return (*corners, cells)
+
+
 def table05(res: Results) -> Item:
     frame = paper_columns(paper.load("T5"), keep=["randaug_magnitude"])
     runs = proxy_runs(res, "size_augmentation")
@@ -185,16 +219,14 @@ def table05(res: Results) -> Item:
     frame["evidence"], frame["hardware"] = PROXY, res.hardware(runs)
     notes = ["sizes are matched by rank (small / medium / large; a 2-size grid fills small and large): the proxy "
              "trains at smaller sizes than ImageNet's 128 / 192 / 300 px"]
-    if len(sizes) >= 2:
-        get = lambda s, mg: m.arm_values(runs, image_size_last=s, randaug_magnitude_last=mg)  # noqa: E731
-        mags = sorted(runs["randaug_magnitude_last"].dropna().unique())
-        d = v.interaction(get(sizes[0], mags[0]), get(sizes[0], mags[-1]), get(sizes[-1], mags[0]),
-                          get(sizes[-1], mags[-1])) if len(mags) >= 2 else None
-        if d is not None:
-            inside = d.low is not None and d.low <= 0 <= d.high
-            notes.append(f"interaction (({sizes[-1]:g} px, m{mags[-1]:g}) - ({sizes[-1]:g} px, m{mags[0]:g})) - "
-                         f"(({sizes[0]:g} px, m{mags[-1]:g}) - ({sizes[0]:g} px, m{mags[0]:g})): {d.text()}, "
-                         "Welch-Satterthwaite 95 % interval" + ("; inside the noise (the interval holds 0)" if inside else ""))
+    grid = t5_grid(runs)
+    d = v.interaction(*grid[2]) if grid else None
+    if d is not None:
+        (small, large), (weak, strong), _ = grid
+        inside = d.low is not None and d.low <= 0 <= d.high
+        notes.append(f"interaction (({large:g} px, m{strong:g}) - ({large:g} px, m{weak:g})) - "
+                     f"(({small:g} px, m{strong:g}) - ({small:g} px, m{weak:g})): {d.text()}, "
+                     "Welch-Satterthwaite 95 % interval" + ("; inside the noise (the interval holds 0)" if inside else ""))
     notes += _proxy_notes(runs)
     return Item("T5", frame, "proxy (Imagenette-scale grid, mean, std, 95 % t interval and n over seeds)",
                 res.hardware(runs), missing, notes)

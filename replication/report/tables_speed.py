@@ -9,6 +9,7 @@ import pandas as pd
 
 from replication import paper
 from replication.report import measured as m
+from replication.report import tables_proxy
 from replication.report.collect import Results
 from replication.report.items import EXACT, MEASURED, Item, ours, paper_columns
 from replication.report.tables_static import _exact_columns, _order
@@ -150,7 +151,15 @@ def table10(res: Results) -> Item:
              "training throughput is measured at each model's own training size (B7 600 px, V2-M 384 px) "
              "unless the bench rows say otherwise, both at the batch in ours_train_batch_size",
              *_precision_note(train_sets)]
-    return Item("T10", frame, "exact (params, MACs) + measured here (speed)", hardware, missing, notes)
+    item = Item("T10", frame, "exact (params, MACs) + measured here (speed)", hardware, missing, notes)
+    proxy = tables_proxy.v1_v2(res)
+    if not proxy.empty:  # C18 at proxy scale: the B0s of both families under the same progressive training
+        item.extra["table"] = proxy
+        item.extra["table_caption"] = ("Proxy (C18): V1 and V2 B0 models trained with exactly the progressive "
+                                       "trial's P arm (Imagenette, same schedule, recipe, epochs and seeds): top-1 "
+                                       "mean over seeds with std, 95 % t half-width and n; training hours; training "
+                                       "images/s per stage size on our hardware.")
+    return item
 
 
 PAIRS = [("V1-B1", "V2-B0"), ("V1-B2", "V2-B1"), ("V1-B4", "V2-B3"), ("V1-B5", "V2-S")]

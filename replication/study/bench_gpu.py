@@ -5,7 +5,7 @@
     python -m replication bench-gpu ...                 # the same, without the script
     python -m replication bench-cpu                     # cpu profile on this CPU -> results/bench/cpu-<processor>/
 
-The jobs are the speed_memory family's (``speed_plan.plan``: ``experiments.speed_jobs`` plus the
+The jobs are the speed_memory family's (``speed_plan.plan``: ``speed_plan.speed_jobs`` plus the
 profile's round-robin groups and second precision) with the knobs of the study spec
 (``replication/studies/<profile>.yaml``, family ``speed_memory``). On a GPU (gpu profile): inference
 latency at batch 16 (Table 7) and throughput at batch 128 (Table 11) in FP16, training step time of
@@ -62,13 +62,13 @@ def cpu_folder(processor: str) -> str:
 def load_profile(name: str) -> dict:
     """The speed_memory knobs of study ``name``."""
     from replication.config import ConfigError
-    from replication.study import experiments, spec
+    from replication.study import spec, speed_plan
 
     try:
         values = spec.knobs(name, "speed_memory")
     except ConfigError as err:
         raise ValueError(f"--profile {name}: {err}") from None
-    needed = [*inspect.signature(experiments.speed_jobs).parameters, "warmup", "repeats", "amp_dtype",
+    needed = [*inspect.signature(speed_plan.speed_jobs).parameters, "warmup", "repeats", "amp_dtype",
               "memory_budget_gib"]
     missing = [k for k in needed if k not in values]
     if missing:

@@ -175,27 +175,6 @@ def static(tables, output_dir) -> pd.DataFrame:
     return frame
 
 
-def speed_jobs(t2_model, t2_image_sizes, t2_batch_sizes, memory_batch_sizes, fused_models, fused_image_size,
-               fused_batch_size, latency_models, latency_image_size, latency_batch_size, throughput_models,
-               throughput_image_size, throughput_batch_size, train_models, train_image_size,
-               train_batch_size) -> list[dict]:
-    """The benchmark jobs of the speed_memory notebook (same parameter names), for :func:`speed`.
-
-    Each job names the paper item it serves in ``table``: T2 (training speed and memory of
-    ``t2_model`` at each size and batch), T3 (fused-stage B4 variants), T7 (latency), T11
-    (throughput) and F3 (training speed). Image sizes of None mean each model's own size (eval
-    size for inference, train size for training and memory)."""
-    def job(table, kind, model, image_size, batch_size):
-        return dict(table=table, kind=kind, model=model, image_size=image_size, batch_size=batch_size)
-
-    return ([job("T2", "train", t2_model, s, b) for s in t2_image_sizes for b in t2_batch_sizes]
-            + [job("T2", "memory", t2_model, s, b) for s in t2_image_sizes for b in memory_batch_sizes]
-            + [job("T3", "train", n, fused_image_size, fused_batch_size) for n in fused_models]
-            + [job("T7", "inference", n, latency_image_size, latency_batch_size) for n in latency_models]
-            + [job("T11", "inference", n, throughput_image_size, throughput_batch_size) for n in throughput_models]
-            + [job("F3", "train", n, train_image_size, train_batch_size) for n in train_models])
-
-
 def hardware(device: str = "") -> str:
     """A short description of this machine: the GPU, or the processor and its CPU count (``device="cpu"``:
     the processor even where a GPU is present)."""
