@@ -41,7 +41,7 @@ bench-gpu:
 	bench/gpu.sh $(BENCH_ARGS)
 
 # the speed suite (Tables 2, 3, 7, 10, 11, Figures 3 and 5) on this CPU with nothing else running: about
-# 30-60 minutes on 2 cores, stops starting jobs after --time-limit (5400 s); rerun to complete it
+# 25 minutes on 2 cores (82 jobs), stops starting jobs after --time-limit (5400 s); rerun to complete it
 bench-cpu: setup
 	$(PY) -m replication bench-cpu $(BENCH_ARGS)
 	$(PY) -m replication figures

@@ -321,11 +321,16 @@ def train_epoch(cfg, accelerator, model, optimizer, scheduler, ema, loader, plan
     return round(mean, 6), seconds, global_step
 
 
-def _autocast(cfg: Config, accelerator, image_size: int):
-    """The run's mixed precision; or, with ``train.bf16_from_size``, bfloat16 autocast for batches of at
-    least that size (on this CPU bf16 is faster at large sizes and slower at small ones: `make bench`)."""
+def bf16_at(cfg: Config, image_size: int) -> bool:
+    """Whether ``train.bf16_from_size`` puts batches of ``image_size`` under bfloat16 autocast (only when
+    the run has no other mixed precision; on this CPU bf16 is faster at large sizes: `make bench`)."""
     t = cfg.train
-    if t.mixed_precision == "no" and t.bf16_from_size and image_size >= t.bf16_from_size:
+    return t.mixed_precision == "no" and bool(t.bf16_from_size) and image_size >= t.bf16_from_size
+
+
+def _autocast(cfg: Config, accelerator, image_size: int):
+    """The run's mixed precision, or bfloat16 autocast where :func:`bf16_at` says so."""
+    if bf16_at(cfg, image_size):
         return torch.autocast(accelerator.device.type, dtype=torch.bfloat16)
     return accelerator.autocast()
 

@@ -81,6 +81,7 @@ def test_bench_sections_write_stamped_csvs(smoke_bench):
         assert set(frame["repeats"]) == {2} and set(frame["profile"]) == {"smoke"}
     trainer = pd.read_csv(out / "bench" / "trainer.csv")
     assert list(trainer["image_size"]) == [32, 48]  # the smoke profile's stage sizes
+    assert set(trainer["bf16_from_size"]) == {0}  # every row says its precision rule (smoke: float32 throughout)
     for _, r in trainer.iterrows():
         bare = [float(v) for v in r["bare_ips_all"].split(";")]
         assert len(bare) == 2 and r["bare_ips"] == pytest.approx(np.median(bare), abs=1e-3)

@@ -146,12 +146,12 @@ def _t3_speed(speed: dict, label: str) -> list[v.Verdict]:
 
 
 def t3_fused_speed(items, res):
-    """Each reading with measured rows, in every precision of the table (the unfused B4 is the same model
-    in both readings); the primary reading's rows come first."""
+    """The primary reading in the table's main precision decides (as Table 3's note says, fixed before any
+    row was timed); the other readings and precisions are quoted beside it, not counted."""
     frame = items["T3"].frame
     primary = frame[frame["reading"] == tables_static.PRIMARY] if "reading" in frame.columns else frame
     unfused = primary.loc[primary["variant"] == "No fused"]
-    found = []
+    deciding, also = [], []
     for column in [c for c in frame.columns if c.startswith("ours_train_imgs_per_sec")]:
         precision = column.removeprefix("ours_train_imgs_per_sec").lstrip("_")
         for reading in dict.fromkeys(frame["reading"]) if "reading" in frame.columns else [None]:
@@ -160,9 +160,15 @@ def t3_fused_speed(items, res):
             if reading != tables_static.PRIMARY and not any(speed.get(k) for k in speed if k != "No fused"):
                 continue  # a reading without timed models (SE-less fused blocks are not registered)
             label = (reading or "T3").split(": ", 1)[-1] + (f", {precision}" if precision else "")
-            found += _t3_speed(speed, label)
-    return v.combine(found or [v.not_measured("training throughput of B4 without and with fused stages 1-3")],
-                     "T3 speed")
+            main = reading in (None, tables_static.PRIMARY) and not precision
+            (deciding if main else also).extend(_t3_speed(speed, label))
+    verdict = v.combine(deciding or [v.not_measured("training throughput of B4 without and with fused stages 1-3")],
+                        "T3 speed")
+    checked = [x for x in also if x.verdict not in v.UNCHECKED]
+    if verdict.verdict in v.UNCHECKED or not checked:
+        return verdict
+    quoted = "; ".join(f"{x.reason} [{x.verdict}]" for x in checked)
+    return v.Verdict(verdict.verdict, f"{verdict.reason}. Also measured, not deciding: {quoted}", verdict.ours)
 
 
 def t5_best_magnitude(items, res):

@@ -61,6 +61,30 @@ def _precision_note(sets: list[m.BenchRows]) -> list[str]:
             f"{' / '.join(others)} autocast on the same machine, timed in their own round-robin loop"]
 
 
+def _batch_note(rows: m.BenchRows, models, batch: int | None) -> list[str]:
+    """Where a model of the table was also timed at another batch (same machine, precision and image size,
+    e.g. Table 7's batch 16), its images/s at both: on a CPU a larger batch can be slower per image."""
+    frame = rows.frame
+    if batch is None or frame.empty or "batch_size" not in frame.columns:
+        return []
+    seen = []
+    for name in models:
+        own = frame[frame["model"] == name]
+        at = own[own["batch_size"] == batch]
+        if at.empty:
+            continue
+        size = at["image_size"].iloc[0]
+        other = own[(own["batch_size"] != batch) & (own["image_size"] == size)]
+        for other_batch, group in other.groupby("batch_size"):
+            here, there = at["images_per_second"].median(), group["images_per_second"].median()
+            seen.append(f"{name} at {int(size)} px: {here:.1f} img/s at batch {batch}, {there:.1f} at batch "
+                        f"{int(other_batch)} ({there / here:.2f}x)")
+    if not seen:
+        return []
+    return ["throughput depends on the batch on this machine, so ratios at one batch do not transfer to another: "
+            + "; ".join(seen)]
+
+
 def _latency_columns(res: Results, frame: pd.DataFrame, batch: int, reference: str) -> list[str]:
     """ours_latency_ms_batch<batch> and both sides' latency ratio to the reference row."""
     reference_model = m.registry_name(reference, "T7")
@@ -194,5 +218,5 @@ def table11(res: Results) -> Item:
     notes = [f"our throughput at batch {batch} (the paper: 128 on a V100 in FP16)" if batch else
              "the paper's throughput is at batch 128 on a V100 in FP16",
              "V2-S here is the 24 M arXiv-v1 architecture where the registry says so (the paper's Table 11 lists 24 M)",
-             *_precision_note(sets)]
+             *_precision_note(sets), *_batch_note(sets[0], frame["ours_model"], batch)]
     return Item("T11", frame, "exact (params, MACs) + measured here (inference throughput)", hardware, missing, notes)

@@ -80,7 +80,8 @@ class Bench:
                                updates=merge({"train": train}, updates or {}))
 
     def settings(self, cfg: Config) -> dict:
-        return {"threads": cfg.train.threads, "workers": cfg.data.num_workers, "cache_decoded": cfg.data.cache_decoded}
+        return {"threads": cfg.train.threads, "workers": cfg.data.num_workers, "cache_decoded": cfg.data.cache_decoded,
+                "bf16_from_size": cfg.train.bf16_from_size}
 
     def eval_limit(self, cfg: Config) -> int:
         """Evaluation images keeping the full-length run's ratio of evaluation to training."""
@@ -139,8 +140,9 @@ def _all(values) -> str:
 
 
 def bare_loop(cfg: Config, sizes, steps: int) -> dict[int, float]:
-    """Images/s of a plain PyTorch loop (same model, optimizer, batch, threads; random tensors,
-    no loader, EMA, mixup, scheduler or logging) at each size in turn, one model throughout."""
+    """Images/s of a plain PyTorch loop (same model, optimizer, batch, threads and per-size precision as
+    the trainer; random tensors, no loader, EMA, mixup, scheduler or logging) at each size in turn, one
+    model throughout."""
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.seed)
@@ -154,7 +156,8 @@ def bare_loop(cfg: Config, sizes, steps: int) -> dict[int, float]:
         y = torch.randint(0, 10, (batch,))
         start = time.perf_counter()
         for _ in range(steps):
-            loss = loss_fn(model(x), y)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train.bf16_at(cfg, size)):
+                loss = loss_fn(model(x), y)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
