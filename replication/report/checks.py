@@ -152,8 +152,7 @@ def t3_fused_speed(items, res):
     primary = frame[frame["reading"] == tables_static.PRIMARY] if "reading" in frame.columns else frame
     unfused = primary.loc[primary["variant"] == "No fused"]
     deciding, also = [], []
-    for column in [c for c in frame.columns if c.startswith("ours_train_imgs_per_sec")]:
-        precision = column.removeprefix("ours_train_imgs_per_sec").lstrip("_")
+    for column, precision in _precision_columns(frame, "ours_train_imgs_per_sec"):
         for reading in dict.fromkeys(frame["reading"]) if "reading" in frame.columns else [None]:
             rows = frame if reading is None else frame[frame["reading"] == reading]
             speed = {r["variant"]: _num(r[column]) for _, r in pd.concat([unfused, rows]).iterrows()}

@@ -156,6 +156,12 @@ class BenchRows:
         return f"{self.hardware}, {self.amp_dtype}" + (f" -- {CPU}" if is_cpu(self.hardware) else "")
 
 
+def suffix(rows: BenchRows, index: int) -> str:
+    """Column suffix of the ``index``-th of :func:`bench_sets`: "" for the precision a table shows (the
+    first set), "_<dtype>" for the others of the same machine."""
+    return "" if index == 0 else f"_{rows.amp_dtype}"
+
+
 def _precisions(frame: pd.DataFrame) -> pd.Series:
     from replication.study.speed_plan import precision
 

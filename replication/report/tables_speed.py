@@ -17,11 +17,6 @@ from replication.report.tables_static import _exact_columns, _order
 B6 = "efficientnet_b6"
 
 
-def suffix(rows: m.BenchRows, index: int) -> str:
-    """"" for the precision a table shows (the first set), "_<dtype>" for the others of the same machine."""
-    return "" if index == 0 else f"_{rows.amp_dtype}"
-
-
 def table02(res: Results) -> Item:
     frame = paper_columns(paper.load("T2"), keep=["train_image_size_px"])
     sizes = list(frame["train_image_size_px"])
@@ -31,7 +26,7 @@ def table02(res: Results) -> Item:
     for i, rows in enumerate(train_sets):
         train = rows.frame[rows.frame["image_size"].isin(sizes)] if not rows.frame.empty else rows.frame
         for batch in sorted(set(train["batch_size"])) if not train.empty else []:
-            ours(frame, f"train_imgs_per_sec_batch{int(batch)}{suffix(rows, i)}",
+            ours(frame, f"train_imgs_per_sec_batch{int(batch)}{m.suffix(rows, i)}",
                  [rows.value(B6, "images_per_second", image_size=s, batch_size=batch) for s in sizes])
     for batch in sorted(set(memory.frame["batch_size"])) if not memory.frame.empty else []:
         gib = [memory.value(B6, "estimated_gib", image_size=s, batch_size=batch) for s in sizes]
@@ -154,7 +149,7 @@ def table10(res: Results) -> Item:
             ours(frame, "latency_change_pct", [None, _change(latency[v2m], latency[b7])])
             if latency[b7] is None or latency[v2m] is None:
                 missing.append("inference latency of B7 and V2-M")
-        ours(frame, f"infer_speedup_x{suffix(rows, i)}", [None, _ratio(latency[b7], latency[v2m])])
+        ours(frame, f"infer_speedup_x{m.suffix(rows, i)}", [None, _ratio(latency[b7], latency[v2m])])
     for i, rows in enumerate(train_sets):
         batch = _common_batch(rows, names)
         train_ips = [rows.value(n, "images_per_second", batch_size=batch) if batch else None for n in names]
@@ -163,7 +158,7 @@ def table10(res: Results) -> Item:
             ours(frame, "train_batch_size", [batch, batch])
             if _ratio(train_ips[v2m], train_ips[b7]) is None:
                 missing.append("training throughput of B7 and V2-M at one batch size")
-        ours(frame, f"train_speedup_x{suffix(rows, i)}", [None, _ratio(train_ips[v2m], train_ips[b7])])
+        ours(frame, f"train_speedup_x{m.suffix(rows, i)}", [None, _ratio(train_ips[v2m], train_ips[b7])])
     for column, values in (("params_change_pct", frame["ours_params_M"].tolist()),
                            ("macs_change_pct", frame["ours_macs_B"].tolist())):
         ours(frame, column, [None, _change(values[v2m], values[b7])])
@@ -193,7 +188,6 @@ def table11(res: Results) -> Item:
     frame = paper_columns(paper.load("T11"), keep=["model", "family"]).drop(columns=["paper_name_in_arxiv_v1"])
     missing = _exact_columns(res, frame, "T11", "model")
     sets = m.bench_sets(res, "inference", list(frame["ours_model"]))
-    batch = int(sets[0].frame["batch_size"].max()) if not sets[0].frame.empty else None
     for i, rows in enumerate(sets):
         at = int(rows.frame["batch_size"].max()) if not rows.frame.empty else None
         values = [rows.value(n, "images_per_second", batch_size=at) for n in frame["ours_model"]]
@@ -204,9 +198,9 @@ def table11(res: Results) -> Item:
             v1, v2 = by_model.get(pair), by_model.get(label)
             speedups.append(v2 / v1 if pair and v1 and v2 else None)
         if i == 0:
-            throughput = values
+            throughput, batch = values, at
             ours(frame, "throughput_imgs_per_sec", values)
-        ours(frame, f"speedup_vs_v1_x{suffix(rows, i)}", speedups)
+        ours(frame, f"speedup_vs_v1_x{m.suffix(rows, i)}", speedups)
     lacking = [label for label, v in zip(frame["model"], throughput) if v is None]
     missing += [f"inference throughput of {', '.join(lacking)}"] if lacking else []
     frame = _order(frame, ["model", "family", "paper_top1_acc_pct", "paper_params_M", "ours_params_M", "paper_flops_B",

@@ -43,7 +43,7 @@ def table03(res: Results) -> Item:
     names = [n if isinstance(n, str) else None for n in frame["ours_model"]]
     sets = m.bench_sets(res, "train", names)
     for i, rows in enumerate(sets):
-        ours(frame, f"train_imgs_per_sec{'' if i == 0 else '_' + rows.amp_dtype}",
+        ours(frame, f"train_imgs_per_sec{m.suffix(rows, i)}",
              [rows.value(n, "images_per_second") for n in names])
     speed = list(frame["ours_train_imgs_per_sec"])
     lacking = [f"{v} ({r.split(':')[0]})" for v, r, n, x in zip(frame["variant"], frame["reading"], names, speed)

@@ -35,7 +35,7 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from replication.study.speed_plan import PRIORITY, TINY, groups, plan, precision  # noqa: E402,F401
+from replication.study.speed_plan import PRIORITY, TINY, groups, key, plan, precision, row_key  # noqa: E402,F401
 
 REPO = Path(__file__).resolve().parents[2]
 DEVICES = {  # command -> its defaults and the command that completes an interrupted run
@@ -123,12 +123,8 @@ def _describe(job: dict, row: dict | None) -> str:
 
 def _row_of(job: dict, new_rows: list[dict]) -> dict | None:
     """The row just measured for ``job`` (None: it was logged before)."""
-    for row in new_rows:
-        if (row["kind"], row["model"], int(row["batch_size"])) == (job["kind"], job["model"], int(job["batch_size"])) \
-                and (job["kind"] == "memory" or row.get("amp_dtype") == precision(job.get("amp_dtype"))) \
-                and (not job["image_size"] or int(row["image_size"]) == int(job["image_size"])):
-            return row
-    return None
+    want = key(job)
+    return next((row for row in new_rows if row_key(row) == want), None)
 
 
 def _arguments(parser: argparse.ArgumentParser, device: str) -> argparse.ArgumentParser:

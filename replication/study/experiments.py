@@ -210,7 +210,7 @@ def speed(jobs, output_dir, warmup=1, repeats=3, budget_gib=16.0, name=None, amp
     path = Path(output_dir) / "bench" / f"{name or 'speed_' + socket.gethostname()}.csv"
     rows = pd.read_csv(path).to_dict("records") if path.is_file() else []
     host = hardware(device)
-    logged = {speed_plan.key(dict(r, image_size=int(r["image_size"]))) for r in rows if r.get("hardware") == host}
+    logged = {speed_plan.row_key(r) for r in rows if r.get("hardware") == host}
     for group in speed_plan.groups([dict(j, amp_dtype=j.get("amp_dtype", amp_dtype)) for j in jobs]):
         todo = [j for j in group if speed_plan.key(j) not in logged]
         if not todo:

@@ -120,6 +120,11 @@ def key(job: dict) -> tuple:
     return job["kind"], job["model"], _size(job), int(job["batch_size"]), amp
 
 
+def row_key(row: dict) -> tuple:
+    """:func:`key` of a measured row (its image size is the one it ran at)."""
+    return key(dict(row, image_size=int(row["image_size"])))
+
+
 def plan(profile: dict, tiny: bool = False, models: int | None = None) -> list[dict]:
     """The profile's jobs in ``priority`` order of their tables, each table's ``amp_dtype`` jobs before its
     ``also_amp_dtype`` ones, without repeats (``--tiny`` sizes make some equal); ``models``: only the
