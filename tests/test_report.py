@@ -514,6 +514,33 @@ def test_t12_adds_the_equal_time_row_the_length_trend_and_flags_loaded_runs(tmp_
     assert "Length trend" in (tmp_path / "out" / "table12.md").read_text()
 
 
+def test_trial_lists_declared_arms_and_splits_the_gap_into_declared_contrasts(tmp_path):
+    from replication.report import document, trial
+
+    for seed, wiggle in enumerate((-1.0, 0.0, 1.0)):
+        _declared_run(tmp_path, "P", seed, 45.0 + wiggle, 1000.0)
+        _declared_run(tmp_path, "F", seed, 55.0 + wiggle, 1300.0)
+        _declared_run(tmp_path, "V", seed, 45.5 + wiggle, 1000.0)
+    _declared_run(tmp_path, "W", 0, 49.0, 990.0)
+    _declared_run(tmp_path, "R", 0, 52.0, 1100.0, train={"epochs": 11}, run_id="R_seed0")  # not R's config
+    res = collect.Results(tmp_path)
+    arms = trial.arms_table(res).set_index("arm")
+    assert list(arms.index) == ["P", "F", "V", "W"]  # the spec's order; the changed R run is no arm
+    assert arms.loc["F", "ours_top1_acc_pct"] == pytest.approx(55.0) and arms.loc["F", "ours_runs"] == 3
+    assert arms.loc["F", "ours_top1_acc_pct_ci95"] == pytest.approx(_t_half([54.0, 55.0, 56.0]))
+    assert arms.loc["P", "ours_train_hours"] == pytest.approx(1000.0 / 3600)
+    assert pd_isna(arms.loc["W", "ours_top1_acc_pct_std"]) and arms.loc["W", "ours_runs"] == 1
+    diffs = trial.contrasts(res).set_index("contrast")
+    assert list(diffs.index) == ["P - F", "V - F", "P - V", "W - V"]  # only contrasts with both arms run
+    assert diffs.loc["P - F", "ours_diff_points"] == pytest.approx(-10.0)
+    assert diffs.loc["P - F", "reading"] == "below, outside the noise"
+    assert diffs.loc["P - V", "reading"] == "inside the noise (the interval holds 0)"
+    assert diffs.loc["W - V", "reading"] == "an arm has one seed: no interval"
+    (tmp_path / "out").mkdir()
+    assert [p.name for p in trial.write(res, tmp_path / "out")] == ["trial_arms.csv", "trial_contrasts.csv"]
+    assert "| P - F " in document.markdown(res)
+
+
 # ----------------------------------------------------------------------------- Table 5: the 2 x 2 interaction
 def test_interaction_interval_is_welch_satterthwaite_over_four_cells():
     cells = ([70.0, 70.5, 69.4], [68.0, 68.9, 67.5], [75.0, 75.2, 74.1], [78.0, 78.8, 77.3])

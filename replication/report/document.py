@@ -14,7 +14,7 @@ from pathlib import Path
 from replication import paper
 from replication.results import atomic_write_text
 from replication.report import TABLES, FIGURES, build_items, checks
-from replication.report import bench_section, design, nas_figure, recipe_table, summary, trace
+from replication.report import bench_section, design, nas_figure, recipe_table, summary, trace, trial
 from replication.report import verdicts as v
 from replication.report.collect import Results
 from replication.report.items import header_lines, markdown_table, narrow_tables, title
@@ -211,6 +211,7 @@ def markdown(res: Results) -> str:
     ]
     for key in (*TABLES, *FIGURES):
         lines += _item_section(key, items[key], claims, res)
+    lines += ["### The progressive trial, arm by arm (Tables 12-13, Figures 1 and 6)", "", *trial.lines(res)]
     lines += ["### §3.3 Training-aware NAS", ""]
     for _, c in claims[claims["item"] == "NAS"].iterrows():
         lines += _claim_lines(c, res)
@@ -292,6 +293,7 @@ def write(res: Results, out_dir: Path, html_path=None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     nas_figure.draw(res, out_dir)
     bench_section.draw(res, out_dir)
+    trial.write(res, out_dir)
     summary.draw(ledger(build_items(res), res), out_dir)
     text = markdown(res)
     path = out_dir / "REPORT.md"

@@ -1,0 +1,117 @@
+"""The progressive trial arm by arm: every declared arm of the cpu study's progressive family over its
+seeds, and the contrasts, fixed with the arms before the runs, that split P's gap to F into parts
+(size schedule, regularization strength, adaptive regularization, training length).
+
+Written to ``figures/trial_arms.csv`` and ``figures/trial_contrasts.csv`` and shown in the report
+beside Tables 12-13. Only runs whose saved config is a declared arm count (:mod:`arms`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from replication.report import measured as m
+from replication.report import verdicts as v
+from replication.report.collect import Results
+from replication.report.items import narrow_tables
+from replication.results import atomic_write_text
+
+FAMILY, PROFILE = "progressive", "cpu"
+ARMS_CSV, CONTRASTS_CSV = "trial_arms.csv", "trial_contrasts.csv"
+CONTRASTS = (  # (baseline arm, compared arm, what compared - baseline isolates); the arms' own "answers" column
+    ("F", "P", "the method vs fixed 128 px at equal epochs (Table 12)"),
+    ("F_time", "P", "the method vs fixed 128 px at equal training time (Figure 1)"),
+    ("F", "V", "progressive sizes alone: the size schedule, regularization held at the middle"),
+    ("V", "P", "adaptive regularization alone under progressive sizes (Table 13)"),
+    ("V", "W", "weak (first-stage) instead of middle regularization under progressive sizes"),
+    ("F", "R", "a random size per batch in [64, 128] instead of fixed 128 px, middle regularization"),
+    ("R", "RA", "adaptive regularization alone under random resize (Table 13)"),
+    ("P", "O", "the released code's schedule instead of the paper's, same sizes"),
+    ("F36", "P36", "the method vs fixed 128 px at 36 epochs (length trend)"),
+)
+COLUMNS = {"top1": "top1_acc_pct", "summary.final_at_train_size.ema_top1": "top1_at_train_size_pct",
+           "train_hours": "train_hours"}
+
+
+def _declared():
+    from replication.study import spec
+
+    return spec.load(PROFILE).family(FAMILY).arms
+
+
+def runs(res: Results) -> pd.DataFrame:
+    """Finished runs of the family that are declared arms of the cpu study (``arm`` column set)."""
+    table = m.runs_table(res, m.EXPERIMENTS[FAMILY])
+    if table.empty or "arm" not in table.columns:
+        return pd.DataFrame()
+    return table[table["arm"].notna() & (table.get("profile") == PROFILE)].reset_index(drop=True)
+
+
+def arms_table(res: Results) -> pd.DataFrame:
+    """One row per declared arm with runs: top-1 (EMA, full validation set) at the eval size and at the last
+    training size, training hours, each as mean, std, 95 % t half-width over seeds, and n."""
+    done = runs(res)
+    if done.empty:
+        return pd.DataFrame()
+    rows = []
+    for name, arm in _declared().items():
+        mine = done[done["arm"] == name]
+        if mine.empty:
+            continue
+        row = {"arm": name, "epochs": int(mine["train.epochs"].iloc[0]), "what it answers": arm.note}
+        for column, label in COLUMNS.items():
+            values = mine[column].dropna().tolist() if column in mine.columns else []
+            stats = m.seed_stats(values)
+            row |= {f"ours_{label}": stats["mean"], f"ours_{label}_std": stats["std"], f"ours_{label}_ci95": stats["ci95"]}
+        row["ours_runs"] = len(mine)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _reading(d: v.Difference) -> str:
+    if d.low is None:
+        return "an arm has one seed: no interval"
+    side = "inside the noise (the interval holds 0)" if d.low <= 0 <= d.high else \
+        ("above" if d.low > 0 else "below") + ", outside the noise"
+    return side + ("" if min(d.n_a, d.n_b) >= v.MIN_SEEDS else f" (n < {v.MIN_SEEDS}: low power)")
+
+
+def contrasts(res: Results) -> pd.DataFrame:
+    """Each declared contrast whose two arms have runs: compared - baseline top-1 (points) with Welch's 95 %
+    interval and a plain reading."""
+    done = runs(res)
+    rows = []
+    for base, arm, what in CONTRASTS:
+        d = v.welch(*(m.arm_values(done, arm=a) for a in (base, arm))) if not done.empty else None
+        if d is None:
+            continue
+        rows.append({"contrast": f"{arm} - {base}", "isolates": what, "ours_diff_points": d.diff,
+                     "ours_ci95_low": d.low, "ours_ci95_high": d.high, "ours_runs_baseline": d.n_a,
+                     "ours_runs_compared": d.n_b, "reading": _reading(d)})
+    return pd.DataFrame(rows)
+
+
+def write(res: Results, out_dir) -> list[Path]:
+    """Write the two CSVs (nothing when no declared arm has run)."""
+    paths = []
+    for name, frame in ((ARMS_CSV, arms_table(res)), (CONTRASTS_CSV, contrasts(res))):
+        if not frame.empty:
+            paths.append(Path(out_dir) / name)
+            atomic_write_text(paths[-1], frame.to_csv(index=False))
+    return paths
+
+
+def lines(res: Results) -> list[str]:
+    arms, diffs = arms_table(res), contrasts(res)
+    if arms.empty:
+        return ["No run of a declared arm yet: `python -m replication study run cpu --family progressive`.", ""]
+    out = ["Every declared arm of the cpu study's progressive family (the design is in the study section above): "
+           "EMA top-1 on the full validation set at the eval size and at the arm's last training size, and "
+           "wall-clock training hours; mean, sample std and 95 % t half-width over seeds.", "",
+           narrow_tables(arms.drop(columns=["what it answers"])), ""]
+    if not diffs.empty:
+        out += ["The contrasts declared with the arms, each compared - baseline in top-1 points with Welch's 95 % "
+                "interval: together they say which part of the schedule P's gap to F comes from.", "",
+                narrow_tables(diffs), ""]
+    return out + [f"Files: [{ARMS_CSV}]({ARMS_CSV}), [{CONTRASTS_CSV}]({CONTRASTS_CSV})", ""]
