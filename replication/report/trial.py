@@ -1,6 +1,8 @@
 """The progressive trial arm by arm: every declared arm of the cpu study's progressive family over its
-seeds, and the contrasts, fixed with the arms before the runs, that split P's gap to F into parts
-(size schedule, regularization strength, adaptive regularization, training length).
+seeds, and the contrasts between arms that differ in one setting, which split P's gap to F into parts
+(size schedule, regularization strength, adaptive regularization, training length). The contrasts
+were written down after the P, F, F_time and V runs (the report says so): they read the trial, they
+decide no verdict.
 
 Written to ``figures/trial_arms.csv`` and ``figures/trial_contrasts.csv`` and shown in the report
 beside Tables 12-13. Only runs whose saved config is a declared arm count (:mod:`arms`).
@@ -19,7 +21,7 @@ from replication.results import atomic_write_text
 
 FAMILY, PROFILE = "progressive", "cpu"
 ARMS_CSV, CONTRASTS_CSV = "trial_arms.csv", "trial_contrasts.csv"
-CONTRASTS = (  # (baseline arm, compared arm, what compared - baseline isolates); the arms' own "answers" column
+CONTRASTS = (  # (baseline arm, compared arm, what compared - baseline isolates), from the arms' declared purposes
     ("F", "P", "the method vs fixed 128 px at equal epochs (Table 12)"),
     ("F_time", "P", "the method vs fixed 128 px at equal training time (Figure 1)"),
     ("F", "V", "progressive sizes alone: the size schedule, regularization held at the middle"),
@@ -111,7 +113,9 @@ def lines(res: Results) -> list[str]:
            "wall-clock training hours; mean, sample std and 95 % t half-width over seeds.", "",
            narrow_tables(arms.drop(columns=["what it answers"])), ""]
     if not diffs.empty:
-        out += ["The contrasts declared with the arms, each compared - baseline in top-1 points with Welch's 95 % "
-                "interval: together they say which part of the schedule P's gap to F comes from.", "",
+        out += ["Contrasts between arms that differ in one setting, each compared - baseline in top-1 points with "
+                "Welch's 95 % interval: together they say which part of the schedule P's gap to F comes from. They "
+                "follow the purposes declared with the arms but were written down on 2026-12-02, after P, F, F_time "
+                "and V had run: a reading aid beside the verdicts, not verdicts.", "",
                 narrow_tables(diffs), ""]
     return out + [f"Files: [{ARMS_CSV}]({ARMS_CSV}), [{CONTRASTS_CSV}]({CONTRASTS_CSV})", ""]
