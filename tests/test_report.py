@@ -524,13 +524,13 @@ def test_trial_lists_declared_arms_and_splits_the_gap_into_declared_contrasts(tm
     _declared_run(tmp_path, "W", 0, 49.0, 990.0)
     _declared_run(tmp_path, "R", 0, 52.0, 1100.0, train={"epochs": 11}, run_id="R_seed0")  # not R's config
     res = collect.Results(tmp_path)
-    arms = trial.arms_table(res).set_index("arm")
+    arms = trial.arms_table(trial.runs(res)).set_index("arm")
     assert list(arms.index) == ["P", "F", "V", "W"]  # the spec's order; the changed R run is no arm
     assert arms.loc["F", "ours_top1_acc_pct"] == pytest.approx(55.0) and arms.loc["F", "ours_runs"] == 3
     assert arms.loc["F", "ours_top1_acc_pct_ci95"] == pytest.approx(_t_half([54.0, 55.0, 56.0]))
     assert arms.loc["P", "ours_train_hours"] == pytest.approx(1000.0 / 3600)
     assert pd_isna(arms.loc["W", "ours_top1_acc_pct_std"]) and arms.loc["W", "ours_runs"] == 1
-    diffs = trial.contrasts(res).set_index("contrast")
+    diffs = trial.contrasts(trial.runs(res)).set_index("contrast")
     assert list(diffs.index) == ["P - F", "V - F", "P - V", "W - V"]  # only contrasts with both arms run
     assert diffs.loc["P - F", "ours_diff_points"] == pytest.approx(-10.0)
     assert diffs.loc["P - F", "reading"] == "below, outside the noise"

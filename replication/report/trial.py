@@ -50,10 +50,9 @@ def runs(res: Results) -> pd.DataFrame:
     return table[table["arm"].notna() & (table.get("profile") == PROFILE)].reset_index(drop=True)
 
 
-def arms_table(res: Results) -> pd.DataFrame:
-    """One row per declared arm with runs: top-1 (EMA, full validation set) at the eval size and at the last
+def arms_table(done: pd.DataFrame) -> pd.DataFrame:
+    """One row per declared arm among ``done`` (:func:`runs`): top-1 (EMA, full validation set) at the eval size and at the last
     training size, training hours, each as mean, std, 95 % t half-width over seeds, and n."""
-    done = runs(res)
     if done.empty:
         return pd.DataFrame()
     rows = []
@@ -79,10 +78,9 @@ def _reading(d: v.Difference) -> str:
     return side + ("" if min(d.n_a, d.n_b) >= v.MIN_SEEDS else f" (n < {v.MIN_SEEDS}: low power)")
 
 
-def contrasts(res: Results) -> pd.DataFrame:
-    """Each declared contrast whose two arms have runs: compared - baseline top-1 (points) with Welch's 95 %
+def contrasts(done: pd.DataFrame) -> pd.DataFrame:
+    """Each contrast whose two arms have runs among ``done`` (:func:`runs`): compared - baseline top-1 (points) with Welch's 95 %
     interval and a plain reading."""
-    done = runs(res)
     rows = []
     for base, arm, what in CONTRASTS:
         d = v.welch(*(m.arm_values(done, arm=a) for a in (base, arm))) if not done.empty else None
@@ -96,8 +94,8 @@ def contrasts(res: Results) -> pd.DataFrame:
 
 def write(res: Results, out_dir) -> list[Path]:
     """Write the two CSVs (nothing when no declared arm has run)."""
-    paths = []
-    for name, frame in ((ARMS_CSV, arms_table(res)), (CONTRASTS_CSV, contrasts(res))):
+    paths, done = [], runs(res)
+    for name, frame in ((ARMS_CSV, arms_table(done)), (CONTRASTS_CSV, contrasts(done))):
         if not frame.empty:
             paths.append(Path(out_dir) / name)
             atomic_write_text(paths[-1], frame.to_csv(index=False))
@@ -105,7 +103,8 @@ def write(res: Results, out_dir) -> list[Path]:
 
 
 def lines(res: Results) -> list[str]:
-    arms, diffs = arms_table(res), contrasts(res)
+    done = runs(res)
+    arms, diffs = arms_table(done), contrasts(done)
     if arms.empty:
         return ["No run of a declared arm yet: `python -m replication study run cpu --family progressive`.", ""]
     out = ["Every declared arm of the cpu study's progressive family (the design is in the study section above): "
