@@ -615,3 +615,22 @@ def test_t10_shows_v1_and_v2_under_the_same_progressive_training(tmp_path):
     assert (v2["ours_train_imgs_per_sec_64px"], v2["ours_train_imgs_per_sec_128px"]) == (240.0, 120.0)
     assert proxy.loc["efficientnet_b0 (proxy, progressive)", "ours_train_time_hours"] == pytest.approx(1200 / 3600)
     assert _verdict("C18", res).ours.startswith("+2.00")  # V2-B0 - V1-B0
+
+
+def test_the_v1_model_trained_with_p_schedule_joins_no_trial_arm(tmp_path):
+    """V1-B0's mode-'paper' runs (the V1P arm, for Table 10) are not the progressive arm of Tables 12-13 or
+    Figure 6: adding them leaves C21, C22, C23 and C27 as they were and Table 12 without a V1 row."""
+    from replication import report
+
+    _progressive_seeds(tmp_path, 3)
+    _adaptive_seeds(tmp_path, 3, paper_arm=False)
+    claims = ("C21", "C22", "C23", "C27")
+    before = {c: _verdict(c, collect.Results(tmp_path)) for c in claims}
+    for seed in range(3):
+        config = {"seed": seed, "model": {"name": "efficientnet_b0"}, "schedule": {"mode": "paper"}}
+        _proxy_run(tmp_path, "t12_progressive", f"v1p_seed{seed}", config, (10.0, 20.0 + OFFSETS[seed]), 1500.0)
+    res = collect.Results(tmp_path)
+    assert {c: _verdict(c, res) for c in claims} == before
+    assert all(verdict.verdict not in v.UNCHECKED for verdict in before.values())  # each was judged from runs
+    assert not report.build_item("T12", res).frame["model"].astype(str).str.startswith("efficientnet_b0 ").any()
+    assert "efficientnet_b0 (proxy, progressive)" in set(report.build_item("T10", res).extra["table"]["model"])

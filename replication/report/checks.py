@@ -260,7 +260,7 @@ def t11_speedups(items, res):
 
 def t12_time_saving(items, res):
     """Fixed / progressive training time over the same multi-seed runs as C22's accuracy."""
-    runs = tables_proxy.proxy_runs(res, "progressive")
+    runs = tables_proxy.trial_runs(res)
     if runs.empty or "model.name" not in runs:
         return v.not_measured("T12 proxy runs")
     paper_ratios = [1 / (1 - 0.29), 1 / (1 - 0.65)]  # -29 % .. -65 % training time
@@ -271,7 +271,7 @@ def t12_time_saving(items, res):
 
 
 def t12_accuracy(items, res):
-    runs = tables_proxy.proxy_runs(res, "progressive")
+    runs = tables_proxy.trial_runs(res)
     if runs.empty or "model.name" not in runs:
         return v.not_measured("T12 proxy runs")
     return v.combine([v.no_worse(m.arm_values(runs, model__name=n, schedule__mode="fixed"),
@@ -280,7 +280,7 @@ def t12_accuracy(items, res):
 
 
 def t13_adaptive_gain(items, res):
-    runs = tables_proxy.proxy_runs(res, "progressive")
+    runs = tables_proxy.trial_runs(res)
     gains = paper.load("T13").set_index("resize_method")["gain_pct"]
     return v.combine([v.effect(tables_proxy.t13_values(runs, a), tables_proxy.t13_values(runs, b), +1,
                                f"{method}: adaptive - vanilla", claimed=gains[method])
@@ -314,7 +314,7 @@ def f5_params_flops(items, res):
 
 def f6_curves(items, res):
     curves = items["F6"].extra["curves"]
-    runs = tables_proxy.proxy_runs(res, "progressive")
+    runs = tables_proxy.trial_runs(res)
     gain = paper.load("T13").set_index("resize_method")["gain_pct"]["Progressive resize"]
     final = v.effect(tables_proxy.t13_values(runs, ("vanilla-progressive", None)),
                      tables_proxy.t13_values(runs, ("paper", None)), +1, "final: adaptive - vanilla", claimed=gain)

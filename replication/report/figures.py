@@ -312,6 +312,7 @@ def figure06(res: Results) -> Item:
         if {"profile", "train.epochs"} <= set(epochs.columns):  # the trial's length, once it has runs
             trial = epochs["train.epochs"] == epochs["profile"].map(tables_proxy.trial_epochs)
             arms &= trial if (arms & trial).any() else True
+        arms &= tables_proxy.of_trial_model(epochs)  # V2-B0's arms, not the V1 model trained with P's schedule
         keep = epochs[arms].dropna(subset=[metric])
         curves = m.over_seeds(keep, metric, ["schedule.mode", "epoch"]).drop(columns="values")
         curves["progress_pct"] = 100 * curves["epoch"] / keep["train.epochs"].max()

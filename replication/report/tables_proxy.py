@@ -93,7 +93,7 @@ def catch_up(res: Results) -> str:
     needed = {"schedule.mode", "train.epochs", "profile", "ema_top1", "epoch_seconds", "run_id"}
     if epochs.empty or not needed <= set(epochs.columns):
         return ""
-    epochs = epochs[epochs["train.epochs"] == epochs["profile"].map(trial_epochs)].copy()
+    epochs = epochs[(epochs["train.epochs"] == epochs["profile"].map(trial_epochs)) & of_trial_model(epochs)].copy()
     if "schedule.hold" in epochs.columns:
         epochs = epochs[(epochs["schedule.mode"] == "paper") | (epochs["schedule.hold"].astype(str) == "middle")]
     epochs["elapsed"] = epochs.groupby("run_id")["epoch_seconds"].cumsum()
@@ -145,8 +145,8 @@ def load_flags(res: Results, runs: pd.DataFrame) -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def trial_epochs(profile) -> int | None:
-    """The epochs of the progressive family's P arm in study ``profile`` (None without one)."""
+def _p_arm(profile):
+    """The resolved config of the progressive family's P arm in study ``profile`` (None without one)."""
     from replication.study import spec
 
     try:
@@ -154,7 +154,35 @@ def trial_epochs(profile) -> int | None:
         arm = study.family("progressive").arms["P"]
     except (ValueError, KeyError):
         return None
-    return study.config(arm, arm.seeds[0]).train.epochs
+    return study.config(arm, arm.seeds[0])
+
+
+def trial_epochs(profile) -> int | None:
+    """The epochs of the progressive family's P arm in study ``profile`` (None without one)."""
+    cfg = _p_arm(profile)
+    return None if cfg is None else cfg.train.epochs
+
+
+def trial_model(profile) -> str | None:
+    """The model of the progressive family's P arm in study ``profile`` (None without one)."""
+    cfg = _p_arm(profile)
+    return None if cfg is None else cfg.model.name
+
+
+def of_trial_model(frame: pd.DataFrame) -> pd.Series:
+    """Rows (runs or epochs) of the trial's model: the P arm's model of the row's profile. The other model of the
+    family (V1-B0 trained with exactly P's schedule, for Table 10) is no arm of Tables 12-13 or Figure 6. Rows of a
+    profile without a study spec are kept."""
+    if not {"profile", "model.name"} <= set(frame.columns):
+        return pd.Series(True, index=frame.index)
+    expected = frame["profile"].map(trial_model)
+    return expected.isna() | (frame["model.name"] == expected)
+
+
+def trial_runs(res: Results) -> pd.DataFrame:
+    """The progressive trial's runs of its own model (:func:`proxy_runs` of the family, :func:`of_trial_model`)."""
+    runs = proxy_runs(res, "progressive")
+    return runs[of_trial_model(runs)] if not runs.empty else runs
 
 
 def arm_columns(name: str, values: list[float], mean: str = "top1_acc_pct", unit: str = "", runs: bool = True) -> dict:
@@ -258,7 +286,7 @@ def table08(res: Results) -> Item:
 
 def table12(res: Results) -> Item:
     frame = paper_columns(paper.load("T12"), keep=["model"])
-    runs = proxy_runs(res, "progressive")
+    runs = trial_runs(res)
     rows = []
     if not runs.empty and "model.name" in runs.columns:
         everything = m.runs_table(res, m.EXPERIMENTS["progressive"])
@@ -324,7 +352,7 @@ def t13_values(runs: pd.DataFrame, arm) -> list[float]:
 
 def table13(res: Results) -> Item:
     frame = paper_columns(paper.load("T13"), keep=["resize_method"]).drop(columns=["paper_reference"])
-    runs = proxy_runs(res, "progressive")
+    runs = trial_runs(res)
     rows = []
     for method in frame["resize_method"]:
         vanilla, adaptive = (t13_values(runs, arm) for arm in T13_ARMS[method])

@@ -30,6 +30,7 @@ CONTRASTS = (  # (baseline arm, compared arm, what compared - baseline isolates)
     ("F", "R", "a random size per batch in [64, 128] instead of fixed 128 px, middle regularization"),
     ("R", "RA", "adaptive regularization alone under random resize (Table 13)"),
     ("P", "O", "the released code's schedule instead of the paper's, same sizes"),
+    ("P", "V1P", "EfficientNet-B0 (V1) instead of V2-B0 under exactly P's training (Table 10's proxy)"),
     ("F36", "P36", "the method vs fixed 128 px at 36 epochs (length trend)"),
 )
 COLUMNS = {"top1": "top1_acc_pct", "summary.final_at_train_size.ema_top1": "top1_at_train_size_pct",
