@@ -189,6 +189,17 @@ def _profile_rows() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _transfer_counts(res: Results) -> list[str]:
+    """A note on how many training images the transfer proxy (Table 8's proxy rows) fine-tunes on per dataset."""
+    runs = m.runs_table(res, m.EXPERIMENTS["transfer"])
+    if runs.empty or "data.dataset" not in runs.columns:
+        return []
+    limits = runs.get("data.train_limit", pd.Series(0, index=runs.index)).fillna(0).astype(int)
+    parts = [f"{dataset}: {f'a {int(n):,}-image random subset per seed (data.train_limit)' if n else 'all'}"
+             for dataset, n in limits.groupby(runs["data.dataset"]).max().items()]
+    return ["the transfer proxy fine-tunes on these training images: " + "; ".join(parts)]
+
+
 def table09(res: Results) -> Item:
     frame = paper_columns(paper.load("T9"), keep=["dataset"]).drop(columns=["paper_reference"])
     stats = res.static(m.STATIC_FILES["datasets"])
@@ -206,6 +217,6 @@ def table09(res: Results) -> Item:
                            "ours_eval_images", "paper_classes", "ours_classes", "ours_source"])
     frame["evidence"], frame["hardware"] = EXACT, EXACT_HARDWARE
     notes = ["ours_source 'loader' = counted by replication.data from the files; 'manifest' = the dataset's "
-             "manifest (data not on this machine)"]
+             "manifest (data not on this machine)", *_transfer_counts(res)]
     return Item("T9", frame, "exact (counted by the data loaders, or from the manifests)", EXACT_HARDWARE,
                 missing, notes)
