@@ -634,3 +634,10 @@ def test_the_v1_model_trained_with_p_schedule_joins_no_trial_arm(tmp_path):
     assert all(verdict.verdict not in v.UNCHECKED for verdict in before.values())  # each was judged from runs
     assert not report.build_item("T12", res).frame["model"].astype(str).str.startswith("efficientnet_b0 ").any()
     assert "efficientnet_b0 (proxy, progressive)" in set(report.build_item("T10", res).extra["table"]["model"])
+    # each claim's sources list the runs its check reads: V1P serves C18 only, W-like controls none
+    from replication.report import trace
+
+    used = {c: {r.rsplit("/", 1)[-1] for r in trace.trace(CLAIMS[c], res).runs} for c in ("C18", "C22", "C23")}
+    assert used["C18"] == {f"{arm}_seed{s}" for arm in ("v1p", "paper") for s in range(3)}
+    assert used["C22"] == {f"{arm}_seed{s}" for arm in ("fixed", "paper") for s in range(3)}
+    assert used["C23"] == {f"{arm}_seed{s}" for arm in ("paper", "vanilla", "rvanilla", "radaptive") for s in range(3)}

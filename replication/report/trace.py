@@ -30,6 +30,28 @@ SOURCES = {  # check -> (result path, command); proxy checks name their experime
 FAMILIES = {"t5_best_magnitude": "size_augmentation", "t8_transfer": "transfer", "t10_proxy_accuracy": "progressive",
             "t12_time_saving": "progressive", "t12_accuracy": "progressive", "t13_adaptive_gain": "progressive",
             "f6_curves": "progressive", "nas_search": "nas"}
+# the progressive family's checks judge only some of its runs: (the trial's own model only?, schedule modes);
+# arms holding the first stage's (weak) regularization (W) are a control that no check reads
+PROGRESSIVE_USED = {"t12_time_saving": (True, ("fixed", "paper")), "t12_accuracy": (True, ("fixed", "paper")),
+                    "t13_adaptive_gain": (True, ("vanilla-progressive", "paper", "random-resize")),
+                    "f6_curves": (True, ("vanilla-progressive", "paper")), "t10_proxy_accuracy": (False, ("paper",))}
+
+
+def _used(check: str, res: Results):
+    """The run folders (run_dir) a proxy check reads: the family's kept runs, narrowed for the progressive
+    family to the trial's length (and model) and the arms the check compares."""
+    if check not in PROGRESSIVE_USED:
+        return res.runs(m.EXPERIMENTS[FAMILIES[check]])
+    from replication.report import tables_proxy
+
+    own_model, modes = PROGRESSIVE_USED[check]
+    runs = tables_proxy.trial_runs(res) if own_model else tables_proxy.proxy_runs(res, "progressive")
+    if runs.empty or "schedule.mode" not in runs.columns:
+        return runs
+    keep = runs["schedule.mode"].isin(modes)
+    if "schedule.hold" in runs.columns:
+        keep &= runs["schedule.hold"].astype(str) != "first"
+    return runs[keep]
 
 
 @dataclass
@@ -50,8 +72,8 @@ def trace(claim: dict, res: Results, shown_root: str = "results") -> Trace | Non
     if check in FAMILIES:
         family = FAMILIES[check]
         experiment = m.EXPERIMENTS[family]
-        kept = res.runs(experiment)  # smoke runs are never evidence
-        runs = [f"{shown_root}/{experiment}/{r}" for r in (kept["run_id"] if not kept.empty else [])]
+        kept = _used(check, res)  # smoke runs are never evidence
+        runs = [f"{shown_root}/{experiment}/{r}" for r in (sorted(kept["run_id"]) if not kept.empty else [])]
         return Trace(f"{shown_root}/{experiment}/", _notebook(family), runs)
     if check in SOURCES:
         path, command = SOURCES[check]
