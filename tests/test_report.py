@@ -448,14 +448,15 @@ def test_the_trial_length_decides_once_it_has_runs(tmp_path):
 # ----------------------------------------------------------------------------- declared arms of the cpu study
 def _declared_run(root: Path, arm: str, seed: int, top1: float, seconds: float, load: float = 2.0, **changes):
     """A finished run whose config.yaml is exactly what the cpu study spec declares for ``arm`` and ``seed``
-    (``changes``: config updates, e.g. another epoch count, which make it no longer that arm)."""
+    (``changes``: config updates, e.g. another epoch count, which make it no longer that arm); ``arm`` is of the
+    progressive family unless it names its family ("size_augmentation/s64_m5")."""
     import pandas as pd
 
     from replication import progressive, results
     from replication.study import spec
 
     study = spec.load("cpu")
-    cfg = progressive.resolve(study.config(study.arm(f"progressive/{arm}"), seed, changes))
+    cfg = progressive.resolve(study.config(study.arm(arm if "/" in arm else f"progressive/{arm}"), seed, changes))
     folder = root / cfg.experiment / cfg.resolved_run_id
     folder.mkdir(parents=True)
     results.save_config(cfg, folder / "config.yaml")
@@ -538,7 +539,16 @@ def test_trial_lists_declared_arms_and_splits_the_gap_into_declared_contrasts(tm
     assert diffs.loc["W - V", "reading"] == "an arm has one seed: no interval"
     (tmp_path / "out").mkdir()
     assert [p.name for p in trial.write(res, tmp_path / "out")] == ["trial_arms.csv", "trial_contrasts.csv"]
-    assert "| P - F " in document.markdown(res)
+    text = document.markdown(res)
+    assert "| P - F " in text and "study run cpu --family transfer`" in text.split("### Transfer, arm by arm")[1]
+    for seed in range(2):  # another trained family: its own arms table, no contrasts
+        _declared_run(tmp_path, "size_augmentation/s64_m5", seed, 40.0 + seed, 500.0)
+    res = collect.Results(tmp_path)
+    grid = trial.arms_table(trial.runs(res, "size_augmentation"), "size_augmentation").set_index("arm")
+    assert list(grid.index) == ["s64_m5"] and grid.loc["s64_m5", "ours_top1_acc_pct"] == pytest.approx(40.5)
+    assert grid.loc["s64_m5", "epochs"] == 12 and grid.loc["s64_m5", "ours_runs"] == 2
+    assert [p.name for p in trial.write(res, tmp_path / "out")][-1] == "arms_size_augmentation.csv"
+    assert "| s64_m5 " in document.markdown(res).split("### The size x RandAugment grid, arm by arm")[1]
 
 
 # ----------------------------------------------------------------------------- Table 5: the 2 x 2 interaction

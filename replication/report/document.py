@@ -212,6 +212,8 @@ def markdown(res: Results) -> str:
     for key in (*TABLES, *FIGURES):
         lines += _item_section(key, items[key], claims, res)
     lines += ["### The progressive trial, arm by arm (Tables 12-13, Figures 1 and 6)", "", *trial.lines(res)]
+    lines += ["### The size x RandAugment grid, arm by arm (Table 5)", "", *trial.family_lines(res, "size_augmentation")]
+    lines += ["### Transfer, arm by arm (Tables 8-9)", "", *trial.family_lines(res, "transfer")]
     lines += ["### §3.3 Training-aware NAS", ""]
     for _, c in claims[claims["item"] == "NAS"].iterrows():
         lines += _claim_lines(c, res)

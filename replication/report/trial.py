@@ -5,7 +5,9 @@ were written down after the P, F, F_time and V runs (the report says so): they r
 decide no verdict.
 
 Written to ``figures/trial_arms.csv`` and ``figures/trial_contrasts.csv`` and shown in the report
-beside Tables 12-13. Only runs whose saved config is a declared arm count (:mod:`arms`).
+beside Tables 12-13. The other trained families of the study (the size x RandAugment grid, transfer) get
+the same per-arm table, without contrasts (their verdicts are Tables 5 and 8):
+``figures/arms_<family>.csv``. Only runs whose saved config is a declared arm count (:mod:`arms`).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from replication.report.items import narrow_tables
 from replication.results import atomic_write_text
 
 FAMILY, PROFILE = "progressive", "cpu"
+OTHER_FAMILIES = ("size_augmentation", "transfer")  # trained families with an arms table and no contrasts
 ARMS_CSV, CONTRASTS_CSV = "trial_arms.csv", "trial_contrasts.csv"
 CONTRASTS = (  # (baseline arm, compared arm, what compared - baseline isolates), from the arms' declared purposes
     ("F", "P", "the method vs fixed 128 px at equal epochs (Table 12)"),
@@ -37,31 +40,35 @@ COLUMNS = {"top1": "top1_acc_pct", "summary.final_at_train_size.ema_top1": "top1
            "train_hours": "train_hours"}
 
 
-def _declared():
+def _declared(family: str = FAMILY):
     from replication.study import spec
 
-    return spec.load(PROFILE).family(FAMILY).arms
+    return spec.load(PROFILE).family(family).arms
 
 
-def runs(res: Results) -> pd.DataFrame:
-    """Finished runs of the family that are declared arms of the cpu study (``arm`` column set)."""
-    table = m.runs_table(res, m.EXPERIMENTS[FAMILY])
+def arms_csv(family: str) -> str:
+    return ARMS_CSV if family == FAMILY else f"arms_{family}.csv"
+
+
+def runs(res: Results, family: str = FAMILY) -> pd.DataFrame:
+    """Finished runs of ``family`` that are declared arms of the cpu study (``arm`` column set)."""
+    table = m.runs_table(res, m.EXPERIMENTS[family])
     if table.empty or "arm" not in table.columns:
         return pd.DataFrame()
     return table[table["arm"].notna() & (table.get("profile") == PROFILE)].reset_index(drop=True)
 
 
-def arms_table(done: pd.DataFrame) -> pd.DataFrame:
+def arms_table(done: pd.DataFrame, family: str = FAMILY) -> pd.DataFrame:
     """One row per declared arm among ``done`` (:func:`runs`): top-1 (EMA, full validation set) at the eval size and at the last
     training size, training hours, each as mean, std, 95 % t half-width over seeds, and n."""
     if done.empty:
         return pd.DataFrame()
     rows = []
-    for name, arm in _declared().items():
+    for name, arm in _declared(family).items():
         mine = done[done["arm"] == name]
         if mine.empty:
             continue
-        row = {"arm": name, "epochs": int(mine["train.epochs"].iloc[0]), "what it answers": arm.note}
+        row = {"arm": name, "epochs": int(mine["train.epochs"].iloc[0]), "what it answers": arm.note or ""}
         for column, label in COLUMNS.items():
             values = mine[column].dropna().tolist() if column in mine.columns else []
             stats = m.seed_stats(values)
@@ -94,9 +101,11 @@ def contrasts(done: pd.DataFrame) -> pd.DataFrame:
 
 
 def write(res: Results, out_dir) -> list[Path]:
-    """Write the two CSVs (nothing when no declared arm has run)."""
+    """Write the trial's two CSVs and each other family's arms CSV (none for a family without declared runs)."""
     paths, done = [], runs(res)
-    for name, frame in ((ARMS_CSV, arms_table(done)), (CONTRASTS_CSV, contrasts(done))):
+    tables = [(ARMS_CSV, arms_table(done)), (CONTRASTS_CSV, contrasts(done))]
+    tables += [(arms_csv(f), arms_table(runs(res, f), f)) for f in OTHER_FAMILIES]
+    for name, frame in tables:
         if not frame.empty:
             paths.append(Path(out_dir) / name)
             atomic_write_text(paths[-1], frame.to_csv(index=False))
@@ -119,3 +128,13 @@ def lines(res: Results) -> list[str]:
                 "and V had run: a reading aid beside the verdicts, not verdicts.", "",
                 narrow_tables(diffs), ""]
     return out + [f"Files: [{ARMS_CSV}]({ARMS_CSV}), [{CONTRASTS_CSV}]({CONTRASTS_CSV})", ""]
+
+
+def family_lines(res: Results, family: str) -> list[str]:
+    """Every declared arm of another trained family of the cpu study (no contrasts), for its own section."""
+    arms = arms_table(runs(res, family), family)
+    if arms.empty:
+        return [f"No run of a declared arm yet: `python -m replication study run cpu --family {family}`.", ""]
+    return ["Every declared arm of this family (EMA top-1 on the family's full evaluation set at its eval size, "
+            "wall-clock training hours; mean, sample std and 95 % t half-width over seeds):", "",
+            narrow_tables(arms), "", f"File: [{arms_csv(family)}]({arms_csv(family)})", ""]
