@@ -64,8 +64,8 @@ def smoke_bench(tmp_path_factory):
     threads = torch.get_num_threads()
     out = tmp_path_factory.mktemp("bench")
     try:
-        rows = bench.bench(("settings", "trainer", "pipeline", "progressive"), profile="smoke", steps=2, repeats=2,
-                           output_dir=out)
+        rows = bench.bench(("settings", "trainer", "pipeline", "progressive", "precision"), profile="smoke", steps=2,
+                           repeats=2, output_dir=out)
     finally:
         torch.set_num_threads(threads)
     return out, rows
@@ -107,6 +107,20 @@ def test_progressive_and_settings_rows(smoke_bench):
     assert len(settings) == len(bench.candidate_settings()) and settings["fastest"].sum() == 1
     best = settings.loc[settings["fastest"]].iloc[0]
     assert best["seconds_per_image_both_sizes"] == settings["seconds_per_image_both_sizes"].min()
+
+
+@pytest.mark.timeout(300)
+def test_precision_rows_time_both_study_models_in_both_precisions(smoke_bench):
+    out, _ = smoke_bench
+    prec = pd.read_csv(out / "bench" / "precision.csv")
+    assert list(zip(prec["model"], prec["image_size"])) == [(m, s) for m in bench.PRECISION_MODELS for s in (32, 48)]
+    for _, r in prec.iterrows():
+        for label in ("fp32", "bf16"):
+            reps = [float(v) for v in r[f"{label}_ips_all"].split(";")]
+            assert len(reps) == 2 and r[f"{label}_ips"] == pytest.approx(np.median(reps), abs=1e-3)
+        assert r["bf16_over_fp32"] == pytest.approx(r["bf16_ips"] / r["fp32_ips"], abs=1e-3)
+    line = bench_section.precision_lines(bench_section.frames(Results(out))["precision"])
+    assert len(line) == 1 and "efficientnet_b0: 32 px" in line[0] and "the profile trains in float32" in line[0]
 
 
 @pytest.mark.timeout(300)

@@ -18,7 +18,7 @@ from replication.report.items import markdown_table
 
 STEM = "figure_bench"
 TABLE = "table_bench"
-SECTIONS = ("settings", "trainer", "pipeline", "progressive", "measurement")
+SECTIONS = ("settings", "trainer", "pipeline", "progressive", "measurement", "precision")
 TASKS = {"params_macs": "params/MACs of every registered model", "make_figures": "make figures"}
 
 
@@ -133,6 +133,19 @@ def _hardware(f: dict[str, pd.DataFrame]) -> str:
     return "; ".join(names)
 
 
+def precision_lines(prec: pd.DataFrame) -> list[str]:
+    """One line per model: bfloat16 autocast / float32 images/s of the bare loop at each stage size."""
+    if prec.empty or "bf16_over_fp32" not in prec.columns:
+        return []
+    cut = prec["profile_bf16_from_size"].iloc[0]
+    per_model = ["; ".join([f"{name}: " + ", ".join(f"{int(r.image_size)} px {r.bf16_over_fp32:.2f}x"
+                                                     for r in part.itertuples())])
+                 for name, part in prec.groupby("model", sort=False)]
+    rule = f"the profile uses bf16 from {int(cut)} px for every model" if cut else "the profile trains in float32"
+    return [f"bfloat16 autocast / float32 training images/s (bare loop, synthetic data; {rule}): "
+            + "; ".join(per_model) + "."]
+
+
 def lines(res: Results) -> list[str]:
     f = frames(res)
     if all(frame.empty for frame in f.values()):
@@ -153,6 +166,7 @@ def lines(res: Results) -> list[str]:
         out.append("Input pipeline (decode + augment + mixup, one core) vs the model's consumption: "
                    + ", ".join(f"{int(r.image_size)} px {r.input_over_model:.1f}x" for r in pipe.itertuples()
                                if pd.notna(r.input_over_model)) + ".")
+    out += precision_lines(f["precision"])
     out.append("The progressive rows come from runs shortened to a few steps per epoch; full-length runs of the "
                "profile (fixed vs progressive, same epochs) are in Table 12 (`ours_*_train_time_hours`).")
     return out + [f"Files: [{STEM}.png]({STEM}.png), [{TABLE}.csv]({TABLE}.csv); raw rows in `results/bench/`.", ""]

@@ -15,6 +15,8 @@ goes on a shared machine hits them alike.
   progressive  the profile's progressive run vs a fixed-size run at the last stage's size, same
                epochs: training and wall seconds (paper Table 12: 1.4x-2.8x; goal here >= 1.5x)
   measurement  seconds to count params/MACs of every registered model, and to run ``make figures``
+  precision    per model (V2-B0 and V1-B0, the two models the study trains) and stage size: the bare loop's
+               images/s in float32 and under bfloat16 autocast: where the profile's ``bf16_from_size`` pays
 
 Runs are shortened to ``--steps`` steps per epoch; the evaluation set shrinks by the same factor,
 so evaluation keeps the share of wall time it has in a full-length run of the profile.
@@ -39,7 +41,8 @@ from replication.config import CONFIGS_DIR, Config, ConfigError
 from replication.config import merge
 from replication.recipe import base_dataset, build_mixup, build_model, build_optimizer, train_transform
 
-SECTIONS = ("settings", "trainer", "pipeline", "progressive", "measurement")
+SECTIONS = ("settings", "trainer", "pipeline", "progressive", "measurement", "precision")
+PRECISION_MODELS = ("efficientnetv2_b0", "efficientnet_b0")  # the progressive study's P and V1P models
 GOALS = {"trainer_overhead": 0.95, "real_synthetic": 0.90, "progressive_speedup": 1.5, "measurement_seconds": 120.0}
 
 
@@ -139,10 +142,10 @@ def _all(values) -> str:
     return ";".join(f"{v:.3f}" for v in values)
 
 
-def bare_loop(cfg: Config, sizes, steps: int) -> dict[int, float]:
+def bare_loop(cfg: Config, sizes, steps: int, warmup: int = 0) -> dict[int, float]:
     """Images/s of a plain PyTorch loop (same model, optimizer, batch, threads and per-size precision as
     the trainer; random tensors, no loader, EMA, mixup, scheduler or logging) at each size in turn, one
-    model throughout."""
+    model throughout; ``warmup`` untimed steps before each size's timed ones."""
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.seed)
@@ -154,8 +157,9 @@ def bare_loop(cfg: Config, sizes, steps: int) -> dict[int, float]:
         x = torch.randn(batch, 3, size, size)
         x = x.contiguous(memory_format=torch.channels_last) if cfg.train.channels_last else x
         y = torch.randint(0, 10, (batch,))
-        start = time.perf_counter()
-        for _ in range(steps):
+        for step in range(warmup + steps):
+            if step == warmup:
+                start = time.perf_counter()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train.bf16_at(cfg, size)):
                 loss = loss_fn(model(x), y)
             loss.backward()
@@ -302,8 +306,31 @@ def measurement_section(b: Bench) -> list[dict]:
     return [{**row, "repeats": 1, "goal_seconds": GOALS["measurement_seconds"]} for row in (params, figures)]
 
 
+def precision_section(b: Bench) -> list[dict]:
+    """Per model and stage size: the bare loop's images/s in float32 and under bfloat16 autocast, the four
+    (model, precision) variants round-robin in each repeat, one warm-up step per size."""
+    sizes = [s.image_size for s in b.stages]
+    variants = [(name, bf16) for name in PRECISION_MODELS for bf16 in (False, True)]
+    reps: dict[tuple, list[dict[int, float]]] = {v: [] for v in variants}
+    for _ in range(b.repeats):
+        for name, bf16 in variants:
+            cfg = b.stage_run(data.SYNTHETIC, {"model": {"name": name}, "train": {"bf16_from_size": 1 if bf16 else 0}})
+            reps[(name, bf16)].append(bare_loop(cfg, sizes, b.steps, warmup=1))
+    rows = []
+    for name in PRECISION_MODELS:
+        for size in sizes:
+            row = {"model": name, "image_size": size, "threads": b.base.train.threads,
+                   "profile_bf16_from_size": b.base.train.bf16_from_size}
+            for label, bf16 in (("fp32", False), ("bf16", True)):
+                row[f"{label}_ips"] = _median([r[size] for r in reps[(name, bf16)]])
+                row[f"{label}_ips_all"] = _all([r[size] for r in reps[(name, bf16)]])
+            row["bf16_over_fp32"] = round(row["bf16_ips"] / row["fp32_ips"], 4)
+            rows.append(row)
+    return rows
+
+
 FUNCTIONS = {"settings": settings_section, "trainer": trainer_section, "pipeline": pipeline_section,
-             "progressive": progressive_section, "measurement": measurement_section}
+             "progressive": progressive_section, "measurement": measurement_section, "precision": precision_section}
 
 
 def bench(sections=SECTIONS, profile: str = "cpu", steps: int = 5, repeats: int = 3, output_dir="results") -> dict:
