@@ -142,7 +142,7 @@ def precision_lines(prec: pd.DataFrame) -> list[str]:
                                                      for r in part.itertuples())])
                  for name, part in prec.groupby("model", sort=False)]
     rule = f"the profile uses bf16 from {int(cut)} px for every model" if cut else "the profile trains in float32"
-    return [f"bfloat16 autocast / float32 training images/s (bare loop, synthetic data; {rule}): "
+    return [f"bf16 autocast / fp32 training images/s (bare loop, synthetic data; {rule}): "
             + "; ".join(per_model) + "."]
 
 
