@@ -138,8 +138,7 @@ def precision_lines(prec: pd.DataFrame) -> list[str]:
     if prec.empty or "bf16_over_fp32" not in prec.columns:
         return []
     cut = prec["profile_bf16_from_size"].iloc[0]
-    per_model = ["; ".join([f"{name}: " + ", ".join(f"{int(r.image_size)} px {r.bf16_over_fp32:.2f}x"
-                                                     for r in part.itertuples())])
+    per_model = [f"{name}: " + ", ".join(f"{int(r.image_size)} px {r.bf16_over_fp32:.2f}x" for r in part.itertuples())
                  for name, part in prec.groupby("model", sort=False)]
     rule = f"the profile uses bf16 from {int(cut)} px for every model" if cut else "the profile trains in float32"
     return [f"bf16 autocast / fp32 training images/s (bare loop, synthetic data; {rule}): "
