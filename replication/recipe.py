@@ -71,6 +71,9 @@ def limit_dataset(ds, n: int, seed: int):
     return Subset(ds, picked)
 
 
+CLASSIFIER = "classifier."  # the last Linear of our V2 and of timm's EfficientNets
+
+
 def build_model(cfg: Config, num_classes: int) -> torch.nn.Module:
     """The registered model ``model.name``, or with ``model.blocks`` that block-string architecture."""
     m = cfg.model
@@ -84,11 +87,14 @@ def build_model(cfg: Config, num_classes: int) -> torch.nn.Module:
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.momentum = cfg.model.bn_momentum
-    if cfg.model.init_checkpoint:  # transfer: every tensor whose shape fits (the new head does not)
+    if cfg.model.init_checkpoint:
+        # transfer: every tensor whose shape fits, except the classifier: the new task's classes start from a
+        # fresh head even when their number fits (Imagenette's 10 classes -> CIFAR-10's 10)
         state = results.load_checkpoint(cfg.model.init_checkpoint)
         state = state.get("ema") or state.get("model") or state
         own = model.state_dict()
-        fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        fits = {k: v for k, v in state.items()
+                if k in own and own[k].shape == v.shape and not k.startswith(CLASSIFIER)}
         if len(fits) < len(own) // 2:
             raise ValueError(f"model.init_checkpoint={cfg.model.init_checkpoint}: only {len(fits)} of {len(own)} tensors "
                              f"fit {cfg.model.name}; give a checkpoint of the same architecture")

@@ -14,7 +14,9 @@ Every training run writes ``<results_dir>/<experiment>/<run_id>/``:
 
 Checkpoints (weights, optimizer, EMA, RNG states, history) go to
 ``<checkpoint_dir>/<experiment>/<run_id>/last.pt``, a git-ignored folder; they are read with
-``torch.load(weights_only=True)``, so they hold only tensors and plain Python values.
+``torch.load(weights_only=True)``, so they hold only tensors and plain Python values. A finished run
+whose checkpoint another run needs (a transfer source) and is gone is trained again with the same
+config, its record in ``<results_dir>/rebuilt/<experiment>/<run_id>/`` beside the committed one.
 """
 from __future__ import annotations
 
@@ -90,6 +92,9 @@ def save_config(cfg: Config, path) -> None:
 
 class RunError(RuntimeError):
     """A run folder that cannot be used as it is; the message names the file and the way out."""
+
+
+REBUILT = "rebuilt"  # <results_dir>/rebuilt/<experiment>/<run_id>: finished runs trained again for their checkpoint
 
 
 def run_dir(cfg) -> Path:

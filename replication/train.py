@@ -113,17 +113,19 @@ def run(cfg: Config, resume: bool = False, hook=None, overwrite: bool = False) -
     optimizer, ema, mixup, train_dataset and loader. Tests use it to watch stage boundaries.
     """
     cfg = progressive.resolve(cfg)  # Table 6 values the config leaves open; validated
+    status = _check_run_dir(cfg, resume, overwrite)  # read-only: every process looks before the main one writes
+    if status == "done":  # read back: nothing trains, so nothing it would need is checked
+        return json.loads((results.run_dir(cfg) / "summary.json").read_text())
     check_resources(cfg)
     # cpu=True when no accelerator is present, so that several CPU processes (torchrun or
     # `accelerate launch --multi_gpu`) form a gloo process group instead of running alone
     on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
+    if on_cpu:
+        check_cpu_precision(cfg)
     accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision, cpu=on_cpu,
                               gradient_accumulation_steps=cfg.train.grad_accum_steps)
     if accelerator.num_processes > 1:
         _stop_with_launcher()
-    status = _check_run_dir(cfg, resume, overwrite)
-    if status == "done":
-        return json.loads((results.run_dir(cfg) / "summary.json").read_text())
     accelerator.wait_for_everyone()  # every process has looked before the main one writes
     lock = _take_run_dir(cfg, status) if accelerator.is_main_process else None
     try:
@@ -154,6 +156,31 @@ def check_resources(cfg: Config) -> None:
             data.get_dataset(cfg.data.dataset, split)
         except data.DataError as err:  # its message names the fix (e.g. `data prepare`)
             raise ConfigError(f"data.dataset={cfg.data.dataset!r} (split {split!r}) is not available: {err}") from None
+
+
+class SlowPrecision(ConfigError):
+    """bfloat16 autocast asked of a CPU that would only emulate it; ``study run`` skips such runs."""
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere oneDNN emulates it."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def check_cpu_precision(cfg: Config) -> None:
+    """Refuse bfloat16 autocast (``train.bf16_from_size``) on a CPU without bf16 instructions: there it is
+    emulated, 7-11x slower than float32 for V2-B0 and V1-B0 on a 2-core AMD EPYC (AVX2), where a Xeon with
+    AMX runs V2-B0 1.1-1.3x faster than float32 from 80 px (``make bench``, precision section).
+    ``REPLICATION_ALLOW_SLOW_BF16=1`` trains anyway."""
+    largest = max(cfg.schedule.image_size)
+    if bf16_at(cfg, largest) and not cpu_has_bf16() and os.environ.get("REPLICATION_ALLOW_SLOW_BF16") != "1":
+        cpu = results.environment()["hardware"]["processor"]
+        raise SlowPrecision(f"train.bf16_from_size={cfg.train.bf16_from_size} asks for bfloat16 autocast from that "
+                            f"size (this run trains up to {largest} px), but this CPU ({cpu}) has no bf16 instructions "
+                            "(AVX512-BF16 / AMX) and would emulate it about 10x slower than float32; run it on a CPU "
+                            "that has them, set train.bf16_from_size=0 for float32 (another config: a new run), or "
+                            "set REPLICATION_ALLOW_SLOW_BF16=1 to train anyway")
 
 
 def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:

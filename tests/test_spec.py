@@ -50,6 +50,23 @@ def test_the_queue_skips_pending_arms_and_follows_the_filters(monkeypatch):
     assert ran == []
 
 
+def test_every_cell_of_the_cpu_grid_trains_in_float32_and_transfer_goes_seed_by_seed():
+    from replication import train
+
+    study = spec.load("cpu")
+    for arm in study.family("size_augmentation").arms.values():
+        cfg = study.config(arm, 0)
+        assert not train.bf16_at(cfg, max(cfg.schedule.image_size)), arm.name
+    order = [(a.name, s) for a, s in study.runs() if a.family == "transfer"]
+    assert order[:2] == [("P_cifar10", 0), ("P_flowers102", 0)] and len(order) == 15
+
+
+def _write_spec(tmp_path, monkeypatch, raw: dict) -> None:
+    """``raw`` as the study spec "mine", in a folder of the test's own."""
+    monkeypatch.setattr(C, "STUDIES_DIR", tmp_path)
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(raw))
+
+
 @pytest.mark.parametrize("edit,needle", [
     ({"families": {"progressive": {"arms": {"X": {"schedule": {"hold": "middle"}}}}}}, "give config"),
     ({"families": {"progressive": {"arms": {"X": {"config": "fixed", "schedule": {"hold": "midle"}}}}}},
@@ -64,16 +81,70 @@ def test_the_queue_skips_pending_arms_and_follows_the_filters(monkeypatch):
 def test_a_broken_spec_is_refused_naming_the_place(tmp_path, monkeypatch, edit, needle):
     raw = {"trainer": {"data": {"dataset": "imagenette_tiny"}}, "families": {"progressive": {"arms": {}}}, "queue": []}
     raw = C.merge(raw, edit)
-    monkeypatch.setattr(C, "STUDIES_DIR", tmp_path)
-    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(raw))
+    _write_spec(tmp_path, monkeypatch, raw)
     with pytest.raises(C.ConfigError, match=needle):
         spec.load("mine")
 
 
-def test_an_arm_that_starts_from_another_needs_its_checkpoint(tmp_path):
-    study = spec.load("smoke")
-    with pytest.raises(FileNotFoundError, match="run progressive/P seed 0 first.*--family progressive --arms P --seeds 0"):
-        experiments.run_arm(study, study.arm("transfer/P_tiny"), 0, str(tmp_path / "r"), str(tmp_path / "c"))
+def test_a_transfer_run_trains_its_source_first_and_rebuilds_a_missing_checkpoint(tmp_path, monkeypatch):
+    """The source run is trained when absent; on a fresh clone (record committed, checkpoint not) it is
+    trained again into results/rebuilt/ and, on CPU, reproduces its record exactly."""
+    import json
+    import shutil
+
+    from replication import results
+    from replication.report import tables_proxy
+    from replication.report.collect import Results
+
+    raw = C.read_yaml(C.study_path("smoke"))
+    raw["trainer"]["train"].update(epochs=2, steps_per_epoch=2)
+    raw["trainer"]["data"]["eval_limit"] = 32
+    raw["families"] = {"progressive": {"seeds": [0], "arms": {"P": {"config": "progressive"}}},
+                       "transfer": {"seeds": [0], "arms": {"T": {"config": "transfer", "init_from": "progressive/P",
+                                                                  "schedule": {"image_size": [32, 32]}}}}}
+    raw["queue"] = [{"transfer": {}}]
+    _write_spec(tmp_path, monkeypatch, raw)
+    study = spec.load("mine")
+    out, ckpts = tmp_path / "r", tmp_path / "c"
+    transfer, source = study.arm("transfer/T"), study.arm("progressive/P")
+
+    def path(arm, root, *parts):
+        cfg = study.config(arm, 0, {"train": {"results_dir": str(out), "checkpoint_dir": str(ckpts)}})
+        return (results.run_dir(cfg) if root == "r" else results.checkpoint_dir(cfg)).joinpath(*parts)
+
+    first = experiments.run_arm(study, transfer, 0, str(out), str(ckpts))
+    original = json.loads(path(source, "r", "summary.json").read_text())
+    assert first["status"] == "complete" and not (out / results.REBUILT).exists()
+    assert yaml.safe_load(path(transfer, "r", "config.yaml").read_text())["model"]["init_checkpoint"] == \
+        str(path(source, "c", "last.pt"))
+
+    path(source, "c", "last.pt").unlink()  # a fresh clone: records, no checkpoints
+    assert experiments.run_arm(study, transfer, 0, str(out), str(ckpts)) == first  # finished: nothing retrained
+    assert not (out / results.REBUILT).exists()
+
+    shutil.rmtree(path(transfer, "r"))
+    again = experiments.run_arm(study, transfer, 0, str(out), str(ckpts))
+    rebuilt = out / results.REBUILT / original["experiment"] / original["run_id"]
+    assert json.loads((rebuilt / "summary.json").read_text())["final"] == original["final"]
+    assert json.loads(path(source, "r", "summary.json").read_text()) == original  # the committed record stays
+    assert again["top1"] == first["top1"]
+    note, = tables_proxy.rebuilt_sources(Results(out, include_smoke=True))
+    assert f"{original['run_id']} " in note and "(identical)" in note
+
+
+def test_the_queue_skips_a_run_whose_bf16_this_cpu_would_emulate(tmp_path, monkeypatch, capsys):
+    from replication import train
+
+    raw = C.read_yaml(C.study_path("smoke"))
+    raw["families"] = {"progressive": {"seeds": [0], "arms": {"B": {"config": "fixed", "train": {"bf16_from_size": 32}}}}}
+    raw["queue"] = [{"progressive": {}}]
+    raw["trainer"]["train"].update(results_dir=str(tmp_path / "r"), checkpoint_dir=str(tmp_path / "c"))
+    _write_spec(tmp_path, monkeypatch, raw)
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: False)
+    monkeypatch.delenv("REPLICATION_ALLOW_SLOW_BF16", raising=False)
+    assert experiments.run_queue("mine") == []
+    assert "progressive/B seed 0\n  skipped: train.bf16_from_size=32" in capsys.readouterr().out
+    assert not (tmp_path / "r").exists()
 
 
 def test_study_show_lists_every_run(capsys):

@@ -332,6 +332,26 @@ def test_bfloat16_autocast_from_a_stage_size():
         assert not torch.is_autocast_enabled("cpu")
 
 
+def test_bf16_on_a_cpu_that_would_emulate_it_is_refused_naming_the_setting(monkeypatch):
+    cfg = C.load(CONFIG, ["profile=smoke", "train.bf16_from_size=48"])  # smoke sizes 32 -> 48: bf16 at 48
+    monkeypatch.delenv("REPLICATION_ALLOW_SLOW_BF16", raising=False)
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: False)
+    with pytest.raises(train.SlowPrecision, match=r"train.bf16_from_size=48 .* up to 48 px.*train.bf16_from_size=0"):
+        train.check_cpu_precision(cfg)
+    train.check_cpu_precision(C.load(CONFIG, ["profile=smoke", "train.bf16_from_size=64"]))  # no stage reaches it
+    monkeypatch.setenv("REPLICATION_ALLOW_SLOW_BF16", "1")
+    train.check_cpu_precision(cfg)
+    monkeypatch.delenv("REPLICATION_ALLOW_SLOW_BF16")
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: True)
+    train.check_cpu_precision(cfg)
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads the CPU flags of Linux")
+def test_cpu_bf16_detection_agrees_with_the_cpu_flags():
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    assert train.cpu_has_bf16() == bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
 def test_checkpoint_is_safe_to_load(reference):
     ckpt = results.load_checkpoint(Path(reference["cfg"].train.checkpoint_dir) / "progressive" / "seed0" / "last.pt")
     assert ckpt["epoch"] == 4 and len(ckpt["history"]) == 4 and ckpt["ema"] is not None

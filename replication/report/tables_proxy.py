@@ -15,6 +15,7 @@ from replication.report import measured as m
 from replication.report.collect import Results
 from replication.report import verdicts as v
 from replication.report.items import PROXY, Item, ours, paper_columns
+from replication.results import REBUILT
 
 RANKS = ("small", "medium", "large")
 # arms of the progressive family in the study specs that sit outside the trial's length: the fixed-size
@@ -202,6 +203,11 @@ def _proxy_notes(runs: pd.DataFrame) -> list[str]:
     for column, label in (("data.dataset", "dataset"), ("train.epochs", "epochs"), ("profile", "profile")):
         if column in runs.columns:
             parts.append(f"{label} {', '.join(sorted(map(str, runs[column].dropna().unique())))}")
+    if {"train.bf16_from_size", "image_size_last"} <= set(runs.columns):  # the precision each run trained in
+        rule = [int(f) if f and size >= f else 0 for f, size in zip(runs["train.bf16_from_size"].fillna(0),
+                                                                       runs["image_size_last"])]
+        parts.append("precision " + ", ".join(f"{'float32' if f == 0 else f'bf16 autocast from {f} px'} ({n} runs)"
+                                                for f, n in sorted(pd.Series(rule).value_counts().items())))
     return [m.CI_NOTE] + (["proxy: " + "; ".join(parts)] if parts else [])
 
 
@@ -260,6 +266,26 @@ def table05(res: Results) -> Item:
                 res.hardware(runs), missing, notes)
 
 
+def rebuilt_sources(res: Results) -> list[str]:
+    """Source runs that a transfer run retrained to rebuild their uncommitted checkpoint
+    (``results/rebuilt/``): did the rerun reproduce the committed record's final top-1?"""
+    experiment = m.EXPERIMENTS["progressive"]
+    again = m.runs_table(Results(res.root / REBUILT, res.include_smoke), experiment)
+    original = m.runs_table(res, experiment)
+    if again.empty or original.empty:
+        return []
+    recorded = dict(zip(original["run_id"], original["top1"]))
+    parts = []
+    for run_id, top1 in zip(again["run_id"], again["top1"]):
+        if run_id in recorded:
+            gap = top1 - recorded[run_id]
+            parts.append(f"{run_id} {top1:.2f} vs {recorded[run_id]:.2f} % "
+                         f"({'identical' if gap == 0 else f'{gap:+.2f} points'})")
+    return [f"checkpoints are not committed, so the source runs were trained again with the same config before "
+            f"fine-tuning; final EMA top-1, rerun vs committed record: {'; '.join(parts)} ({REBUILT}/{experiment}/)"] \
+        if parts else []
+
+
 def table08(res: Results) -> Item:
     frame = paper_columns(paper.load("T8"), keep=["group", "model"]).drop(columns=["paper_reference"])
     runs = proxy_runs(res, "transfer")
@@ -279,8 +305,8 @@ def table08(res: Results) -> Item:
     frame["evidence"] = [PROXY if str(g).startswith("proxy") else "" for g in frame["group"]]
     frame["hardware"] = res.hardware(runs)
     notes = ["proxy rows start from our Imagenette-trained V2 and V1 proxies (not ImageNet checkpoints) and "
-             "follow the §5.3 recipe scaled down (cosine, no weight decay, cutout)"]
-    notes += _proxy_notes(runs)
+             "follow the §5.3 recipe scaled down (cosine, no weight decay, cutout), the classifier re-initialised"]
+    notes += rebuilt_sources(res) + _proxy_notes(runs)
     return Item("T8", frame, "proxy (transfer from Imagenette-trained models)", res.hardware(runs), missing, notes)
 
 

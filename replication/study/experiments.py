@@ -35,20 +35,54 @@ def run_arm(study: spec_mod.Study, arm: spec_mod.Arm, seed: int, output_dir: str
     from replication import train
 
     updates = merge(_dirs(output_dir, checkpoint_dir), {} if progress else {"train": {"progress": False}})
+    cfg = study.config(arm, seed, updates)
     if arm.init_from:  # start from the source arm's final weights of the same seed
         source = study.arm(arm.init_from)
         src = results.checkpoint_dir(study.config(source, seed, updates)) / "last.pt"
-        if not src.is_file():
-            raise FileNotFoundError(f"{arm.family}/{arm.name} seed {seed} starts from {src}, which does not exist: "
-                                    f"run {arm.init_from} seed {seed} first (python -m replication study run "
-                                    f"{study.profile} --family {source.family} --arms {source.name} --seeds {seed})")
-        updates = merge(updates, {"model": {"init_checkpoint": str(src)}})
-    cfg = study.config(arm, seed, updates)
+        if not (results.run_dir(cfg) / "summary.json").is_file():  # a finished run needs no source
+            source_checkpoint(study, source, seed, updates)
+        cfg = study.config(arm, seed, merge(updates, {"model": {"init_checkpoint": str(src)}}))
     summary = train.run(cfg, resume=True)
     final = summary.get("final") or {}
     return {"family": arm.family, "arm": arm.name, "seed": seed, "run_id": cfg.resolved_run_id,
             "status": summary.get("status"), "epochs": summary.get("epochs"),
             "top1": final.get("ema_top1", final.get("val_top1")), "train_seconds": summary.get("total_train_seconds")}
+
+
+def rebuilt_config(cfg):
+    """``cfg`` with its record in ``<results_dir>/rebuilt`` (its checkpoint where the original's was)."""
+    return config_mod.from_dict(merge(config_mod.to_dict(cfg),
+                                      {"train": {"results_dir": str(Path(cfg.train.results_dir) / results.REBUILT)}}))
+
+
+def source_checkpoint(study: spec_mod.Study, source: spec_mod.Arm, seed: int, updates: dict) -> Path:
+    """The final ``last.pt`` of ``source`` (seed ``seed``) that a transfer run starts from, trained first
+    when it is not on disk: ``study run`` trains what a run needs. Checkpoints are not committed, so on a
+    fresh clone a finished source run has a record but no checkpoint: it is trained again with the same
+    config, its record going to ``<results_dir>/rebuilt/`` (the committed one stays) so that the report
+    can say whether the rerun reproduced it. A checkpoint counts only when the run that wrote it finished
+    (an interrupted rebuild resumes)."""
+    from replication import train
+
+    cfg = study.config(source, seed, updates)
+    ckpt, name = results.checkpoint_dir(cfg) / "last.pt", f"{source.family}/{source.name} seed {seed}"
+    if not (results.run_dir(cfg) / "summary.json").is_file():
+        print(f"  first {name}, which it starts from", flush=True)
+    train.run(cfg, resume=True)  # an unfinished source trains here; a finished one is only checked against the spec
+    again = rebuilt_config(cfg)
+    rebuild = results.run_dir(again)
+    started = (rebuild / "config.yaml").is_file()
+    if started and not (rebuild / "summary.json").is_file() and ckpt.is_file():
+        print(f"  continuing the rebuild of {name} in {rebuild}", flush=True)
+        train.run(again, resume=True)
+    elif not ckpt.is_file():
+        print(f"  {ckpt} is missing (checkpoints are not committed): training {name} again, its record in {rebuild}",
+              flush=True)
+        train.run(again, overwrite=started)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"{source.family}/{source.name} seed {seed} finished without {ckpt}; "
+                                f"it needs train.keep_checkpoint=true")
+    return ckpt
 
 
 # the experiment notebooks' parameters: name -> (type, item type, help); a notebook has study and
@@ -126,7 +160,10 @@ def run_family(profile: str, family: str, arms=(), seeds=(), root: str = "", che
 def run_queue(profile: str, family: str = "", arms=(), seeds=(), until: float | None = None, output_dir: str = "",
               checkpoint_dir: str = "") -> list[dict]:
     """The study's queue in order, one run at a time (optionally only ``family`` / ``arms`` /
-    ``seeds``); stops before starting a run after the wall-clock time ``until`` (epoch seconds)."""
+    ``seeds``); stops before starting a run after the wall-clock time ``until`` (epoch seconds). Runs
+    whose bfloat16 autocast this CPU would only emulate are skipped, saying so (``train.SlowPrecision``)."""
+    from replication import train
+
     study = spec_mod.load(profile)
     done = []
     for arm, seed in study.runs():
@@ -139,7 +176,11 @@ def run_queue(profile: str, family: str = "", arms=(), seeds=(), until: float | 
             print(f"stopping: past --until, before {arm.family}/{arm.name} seed {seed}", flush=True)
             break
         print(f"run {arm.family}/{arm.name} seed {seed}", flush=True)
-        done.append(run_arm(study, arm, seed, output_dir, checkpoint_dir, progress=sys.stderr.isatty()))
+        try:
+            done.append(run_arm(study, arm, seed, output_dir, checkpoint_dir, progress=sys.stderr.isatty()))
+        except train.SlowPrecision as err:  # this CPU would emulate the run's bf16: leave it to one that has it
+            print(f"  skipped: {err}", flush=True)
+            continue
         print(f"  {done[-1]}", flush=True)
     return done
 
@@ -284,10 +325,15 @@ def _cli(args) -> int:
 
 
 def _show(study: spec_mod.Study) -> int:
+    from replication import train
+
+    native_bf16 = train.cpu_has_bf16()
     for arm, seed in study.runs():
         cfg = study.config(arm, seed)
         out = results.run_dir(cfg)
         state = ("pending" if arm.pending else "complete" if (out / "summary.json").exists()
                  else "started" if (out / "config.yaml").exists() else "to run")
+        if state in ("started", "to run") and not native_bf16 and train.bf16_at(cfg, max(cfg.schedule.image_size)):
+            state += " (bf16: skipped on this CPU)"
         print(f"{arm.family}/{arm.name} seed {seed}: {state}  {arm.config} {arm.updates or ''}  {arm.note}".rstrip())
     return 0
