@@ -173,14 +173,13 @@ def check_cpu_precision(cfg: Config) -> None:
     emulated, 7-11x slower than float32 for V2-B0 and V1-B0 on a 2-core AMD EPYC (AVX2), where a Xeon with
     AMX runs V2-B0 1.1-1.3x faster than float32 from 80 px (``make bench``, precision section).
     ``REPLICATION_ALLOW_SLOW_BF16=1`` trains anyway."""
-    largest = max(cfg.schedule.image_size)
-    if bf16_at(cfg, largest) and not cpu_has_bf16() and os.environ.get("REPLICATION_ALLOW_SLOW_BF16") != "1":
+    if trains_in_bf16(cfg) and not cpu_has_bf16() and os.environ.get("REPLICATION_ALLOW_SLOW_BF16") != "1":
         cpu = results.environment()["hardware"]["processor"]
         raise SlowPrecision(f"train.bf16_from_size={cfg.train.bf16_from_size} asks for bfloat16 autocast from that "
-                            f"size (this run trains up to {largest} px), but this CPU ({cpu}) has no bf16 instructions "
-                            "(AVX512-BF16 / AMX) and would emulate it about 10x slower than float32; run it on a CPU "
-                            "that has them, set train.bf16_from_size=0 for float32 (another config: a new run), or "
-                            "set REPLICATION_ALLOW_SLOW_BF16=1 to train anyway")
+                            f"size (this run trains up to {max(cfg.schedule.image_size)} px), but this CPU ({cpu}) "
+                            "has no bf16 instructions (AVX512-BF16 / AMX) and would emulate it about 10x slower than "
+                            "float32; run it on a CPU that has them, set train.bf16_from_size=0 for float32 (another "
+                            "config: a new run), or set REPLICATION_ALLOW_SLOW_BF16=1 to train anyway")
 
 
 def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
@@ -353,6 +352,11 @@ def bf16_at(cfg: Config, image_size: int) -> bool:
     the run has no other mixed precision; on this CPU bf16 is faster at large sizes: `make bench`)."""
     t = cfg.train
     return t.mixed_precision == "no" and bool(t.bf16_from_size) and image_size >= t.bf16_from_size
+
+
+def trains_in_bf16(cfg: Config) -> bool:
+    """Whether any training batch of the run falls under bfloat16 autocast (its largest size does)."""
+    return bf16_at(cfg, max(cfg.schedule.image_size))
 
 
 def _autocast(cfg: Config, accelerator, image_size: int):

@@ -56,7 +56,7 @@ def test_every_cell_of_the_cpu_grid_trains_in_float32_and_transfer_goes_seed_by_
     study = spec.load("cpu")
     for arm in study.family("size_augmentation").arms.values():
         cfg = study.config(arm, 0)
-        assert not train.bf16_at(cfg, max(cfg.schedule.image_size)), arm.name
+        assert not train.trains_in_bf16(cfg), arm.name
     order = [(a.name, s) for a, s in study.runs() if a.family == "transfer"]
     assert order[:2] == [("P_cifar10", 0), ("P_flowers102", 0)] and len(order) == 15
 

@@ -80,8 +80,7 @@ def source_checkpoint(study: spec_mod.Study, source: spec_mod.Arm, seed: int, up
               flush=True)
         train.run(again, overwrite=started)
     if not ckpt.is_file():
-        raise FileNotFoundError(f"{source.family}/{source.name} seed {seed} finished without {ckpt}; "
-                                f"it needs train.keep_checkpoint=true")
+        raise FileNotFoundError(f"{name} finished without {ckpt}; it needs train.keep_checkpoint=true")
     return ckpt
 
 
@@ -333,7 +332,7 @@ def _show(study: spec_mod.Study) -> int:
         out = results.run_dir(cfg)
         state = ("pending" if arm.pending else "complete" if (out / "summary.json").exists()
                  else "started" if (out / "config.yaml").exists() else "to run")
-        if state in ("started", "to run") and not native_bf16 and train.bf16_at(cfg, max(cfg.schedule.image_size)):
+        if state in ("started", "to run") and not native_bf16 and train.trains_in_bf16(cfg):
             state += " (bf16: skipped on this CPU)"
         print(f"{arm.family}/{arm.name} seed {seed}: {state}  {arm.config} {arm.updates or ''}  {arm.note}".rstrip())
     return 0
