@@ -141,6 +141,20 @@ def test_report_section_judges_the_goals(smoke_bench, tmp_path):
     assert bench_section.lines(Results(tmp_path / "empty")) == ["Not measured yet: run `make bench`.", ""]
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bench_times_float32_where_this_cpu_would_emulate_bf16(tmp_path, monkeypatch, capsys, native):
+    from replication import train
+
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: native)
+    monkeypatch.delenv("REPLICATION_ALLOW_SLOW_BF16", raising=False)
+    b = bench.Bench("cpu", steps=1, repeats=1, output_dir=tmp_path, work_dir=tmp_path / "work")
+    declared = b.base.train.bf16_from_size
+    assert declared > 0  # the cpu profile trains its large stages in bf16
+    assert b.stage_run(data.SYNTHETIC).train.bf16_from_size == (declared if native else 0)
+    assert b.stage_run(data.SYNTHETIC, {"train": {"bf16_from_size": 1}}).train.bf16_from_size == 1  # precision section
+    assert ("would emulate" in capsys.readouterr().out) == (not native)
+
+
 def test_unknown_section_and_bad_steps_are_refused(tmp_path, capsys):
     with pytest.raises(ConfigError, match="unknown bench section.*speed.*choose from settings"):
         bench.bench(("speed",), profile="smoke", output_dir=tmp_path)

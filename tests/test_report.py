@@ -586,6 +586,22 @@ def test_t5_two_by_two_grid_is_judged_by_its_interaction(tmp_path, gain, expecte
     assert any(n.startswith("interaction") and ("inside the noise" in n) == inside for n in item.notes)
 
 
+def test_t5_with_one_size_reports_its_magnitude_effect_and_waits_for_the_second_size(tmp_path):
+    from replication import report
+
+    for magnitude, top1 in ((5.0, 70.0), (15.0, 68.0)):
+        for seed in range(3):
+            config = {"seed": seed, "model": {"name": "efficientnetv2_b0"},
+                      "schedule": {"mode": "fixed", "image_size": [64, 64], "randaug_magnitude": [magnitude] * 2}}
+            _proxy_run(tmp_path, "t05_size_aug", f"s64_m{magnitude:g}_seed{seed}", config, (30.0, top1 + OFFSETS[seed]))
+    res = collect.Results(tmp_path)
+    verdict = _verdict("C08", res)
+    assert verdict.verdict == v.NOT_MEASURED and "measured so far: 64 px: m15 - m5 -2.00 [" in verdict.reason
+    item = report.build_item("T5", res)
+    assert item.missing == ["a grid with 2 or 3 image sizes (found 1)"]  # runs exist: not "the proxy grid"
+    assert any(n.startswith("magnitude effect at 64 px: m15 - m5 -2.00 [") for n in item.notes)
+
+
 # ----------------------------------------------------------------------------- Table 8: transfer
 def test_t8_keeps_the_from_scratch_baseline_apart_from_the_transferred_models(tmp_path):
     from replication import report

@@ -176,16 +176,15 @@ def t5_best_magnitude(items, res):
     if runs.empty or "image_size_last" not in runs:
         return v.not_measured("T5 proxy grid")
     grid = tables_proxy.t5_grid(runs)
+    effects = tables_proxy.t5_magnitude_effects(runs)
     if grid is None:
-        return v.not_measured("at least 2 sizes and 2 magnitudes")
+        return v.not_measured("; ".join(["at least 2 sizes and 2 magnitudes", *(f"measured so far: {e}" for e in effects)]))
     (small, large), (weak, strong), cells = grid
     t5 = paper.load("T5").set_index(["train_image_size_px", "randaug_magnitude"])["top1_acc_pct"]
     claimed = (t5[(300, 15)] - t5[(300, 5)]) - (t5[(128, 15)] - t5[(128, 5)])  # the paper's, +1.3 points
     verdict = v.interaction_effect(cells, +1, f"({large:g} px: m{strong:g} - m{weak:g}) - "
                                    f"({small:g} px: m{strong:g} - m{weak:g})", claimed=claimed)
-    per_size = [f"{s:g} px: m{strong:g} - m{weak:g} {d.text()}" for s, (a, b) in ((small, cells[:2]), (large, cells[2:]))
-                if (d := v.welch(a, b)) is not None]
-    return v.Verdict(verdict.verdict, "; ".join([verdict.reason, *per_size]), verdict.ours)
+    return v.Verdict(verdict.verdict, "; ".join([verdict.reason, *effects]), verdict.ours)
 
 
 def t6_schedule(items, res):

@@ -226,6 +226,23 @@ def t5_grid(runs: pd.DataFrame):
     return (*corners, cells)
 
 
+def t5_magnitude_effects(runs) -> list[str]:
+    """The strongest minus the weakest magnitude at every size that has both, with Welch's 95 % interval
+    (Table 5's simple effects; available before the grid has its second size)."""
+    if runs.empty or "image_size_last" not in runs:
+        return []
+    mags = sorted(runs["randaug_magnitude_last"].dropna().unique())
+    if len(mags) < 2:
+        return []
+    weak, strong = mags[0], mags[-1]
+    effects = []
+    for size in sorted(runs["image_size_last"].dropna().unique()):
+        a, b = (m.arm_values(runs, image_size_last=size, randaug_magnitude_last=mg) for mg in (weak, strong))
+        if (d := v.welch(a, b)) is not None:
+            effects.append(f"{size:g} px: m{strong:g} - m{weak:g} {d.text()}")
+    return effects
+
+
 def table05(res: Results) -> Item:
     frame = paper_columns(paper.load("T5"), keep=["randaug_magnitude"])
     runs = proxy_runs(res, "size_augmentation")
@@ -247,7 +264,7 @@ def table05(res: Results) -> Item:
         ours(frame, column, arms[column])
     frame = frame[["randaug_magnitude", "size_rank", "paper_train_image_size_px", "ours_train_image_size_px",
                    "paper_top1_acc_pct", "paper_std_pct", "paper_runs", *arms.columns]].copy()
-    missing = [] if arms["ours_runs"].any() else ["the proxy grid (size x RandAugment magnitude)"]
+    missing = [] if not runs.empty else ["the proxy grid (size x RandAugment magnitude)"]
     if sizes and not our_size:
         missing.append(f"a grid with 2 or {len(paper_sizes)} image sizes (found {len(sizes)})")
     frame["evidence"], frame["hardware"] = PROXY, res.hardware(runs)
@@ -261,6 +278,7 @@ def table05(res: Results) -> Item:
         notes.append(f"interaction (({large:g} px, m{strong:g}) - ({large:g} px, m{weak:g})) - "
                      f"(({small:g} px, m{strong:g}) - ({small:g} px, m{weak:g})): {d.text()}, "
                      "Welch-Satterthwaite 95 % interval" + ("; inside the noise (the interval holds 0)" if inside else ""))
+    notes += [f"magnitude effect at {e}, Welch 95 % interval" for e in t5_magnitude_effects(runs)]
     notes += _proxy_notes(runs)
     return Item("T5", frame, "proxy (Imagenette-scale grid, mean, std, 95 % t interval and n over seeds)",
                 res.hardware(runs), missing, notes)

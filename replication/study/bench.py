@@ -62,7 +62,15 @@ class Bench:
             raise ConfigError(f"--steps and --repeats must be >= 1 (got {steps}, {repeats})")
         self.profile, self.steps, self.repeats = profile, steps, repeats
         self.out, self.work = Path(output_dir) / "bench", Path(work_dir)
-        self.base = self.config("progressive")
+        self.fallback: dict = {}  # updates every timed config gets (float32 where this CPU would emulate bf16)
+        self.base = self.config("progressive")  # the profile as declared
+        try:
+            train.check_cpu_precision(self.base)
+        except train.SlowPrecision:
+            self.fallback = {"train": {"bf16_from_size": 0}}
+            print(f"bench: the {profile} profile trains in bfloat16 from {self.base.train.bf16_from_size} px, which "
+                  "this CPU would emulate; the timed runs use float32 (bf16_from_size 0 in their rows), the "
+                  "precision section still times both")
         self.stages = progressive.plan(progressive.resolve(self.base)).stages
         self.ips: dict[str, dict[int, float]] = {}  # model consumption per size, shared by sections
         self.prefilled: set[str] = set()  # datasets already in this process's decoded cache
@@ -80,7 +88,7 @@ class Bench:
         train = {"results_dir": str(self.work / "results"), "checkpoint_dir": str(self.work / "checkpoints"),
                  "progress": False, "keep_checkpoint": False, "steps_per_epoch": self.steps}
         return config_mod.load(CONFIGS_DIR / f"{experiment}.yaml", profile=self.profile,
-                               updates=merge({"train": train}, updates or {}))
+                               updates=merge(merge({"train": train}, self.fallback), updates or {}))
 
     def settings(self, cfg: Config) -> dict:
         return {"threads": cfg.train.threads, "workers": cfg.data.num_workers, "cache_decoded": cfg.data.cache_decoded,
