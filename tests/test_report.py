@@ -615,10 +615,14 @@ def test_t8_keeps_the_from_scratch_baseline_apart_from_the_transferred_models(tm
             _proxy_run(tmp_path, "t08_transfer", f"{arm}_flowers102_seed{seed}", config,
                        (10.0, top1 + 0.2 * OFFSETS[seed]))
     res = collect.Results(tmp_path)
-    rows = report.build_item("T8", res).frame.set_index("model")
+    item = report.build_item("T8", res)
+    rows = item.frame.set_index("model")
     assert rows.loc["efficientnetv2_b0 (Imagenette-pretrained)", "ours_flowers_acc_pct"] == pytest.approx(80.02)
     assert rows.loc["efficientnetv2_b0 (from scratch, no pretraining)", "ours_flowers_acc_pct"] == pytest.approx(30.02)
     verdict = _verdict("C14", res)  # V2 - V1 among the pretrained only: -0.2 points, non-inferior
+    gains = [n for n in item.notes if n.startswith("Imagenette pretraining minus training from scratch")]
+    assert len(gains) == 1 and "flowers102 efficientnetv2_b0: +50.00 [" in gains[0]  # V1 has no scratch arm
+    assert "efficientnet_b0:" not in gains[0]
     assert verdict.verdict == v.REPRODUCED and verdict.ours.startswith("-0.20")
 
 

@@ -71,6 +71,7 @@ def test_cpu_verdicts_say_different_hardware(tmp_path):
     _write(gpu, "gpu-nvidia-h200", [dict(r, hardware=GPU) for r in rows])
     verdict = _verdict("C17", collect.Results(gpu))
     assert verdict.verdict == v.REPRODUCED and measured.CPU not in verdict.reason + verdict.ours
+    assert verdict.reason.startswith(f"{GPU}, float32: ")  # but the machine and precision are named
     # nothing measured: "not measured yet", no label
     verdict = _verdict("C17", collect.Results(tmp_path / "empty"))
     assert verdict.verdict == v.NOT_MEASURED and measured.CPU not in verdict.reason
@@ -91,6 +92,9 @@ def test_t3_is_decided_by_the_primary_reading_in_float32_and_quotes_the_others(t
                     "ours_train_imgs_per_sec_bfloat16"] == 30.0
     assert pd.isna(frame.at[("alternative: B4 kernels, no SE in fused blocks", "Fused stage1-3"),
                             "ours_train_imgs_per_sec"])
+    timed = [n for n in item.notes if n.startswith("training throughput of the fused rows")]
+    assert timed == ["training throughput of the fused rows is measured for the readings 'primary: B4 kernels and SE "
+                     "kept' and 'alternative: 3x3 fused blocks, SE kept', one job per model"]  # no round_robin column
     verdict = _verdict("C06", res)  # primary, float32: 1.4x (outside the paper's 1.38-1.39x) and 1-7 slower
     assert verdict.verdict == v.PARTIALLY and "2 checked" in verdict.reason and measured.CPU in verdict.reason
     head, quoted = verdict.reason.split("Also measured, not deciding: ")
@@ -148,3 +152,22 @@ def test_table11_notes_a_model_timed_at_another_batch(tmp_path):
     note = next(n for n in item.notes if n.startswith("throughput depends on the batch"))
     assert "efficientnet_b4 at 224 px: 100.0 img/s at batch 32, 200.0 at batch 16 (2.00x)" in note
     assert "efficientnet_b1" not in note
+
+
+def test_t2_memory_judges_the_16_gib_line_and_names_how_memory_was_measured(tmp_path):
+    method = "cuda max_memory_allocated of training steps, linear fit"
+    rows = [dict(kind="memory", model="efficientnet_b6", hardware=GPU, amp_dtype="float16", image_size=s, batch_size=24,
+                 estimated_gib=gib, budget_gib=16.0, method=method) for s, gib in ((380, 13.2), (512, 23.5))]
+    rows += [_row("train", "efficientnet_b6", GPU, ips, 24, s, "float16") for s, ips in ((380, 276.0), (512, 202.0))]
+    _write(tmp_path, "gpu-nvidia-h200", rows)
+    res = collect.Results(tmp_path)
+    item = report.build_item("T2", res)
+    assert any(n.endswith(f"measured as: {method}") for n in item.notes)
+    assert list(item.frame["ours_fits_16gib_batch24"]) == [False, True]  # the paper's rows: 512 px, then 380 px
+    verdict = _verdict("C03", res)
+    assert verdict.verdict == v.REPRODUCED and verdict.reason.startswith(f"{GPU}, float16: ")
+    # both sizes under the budget: 512 px needs more, but not beyond 16 GiB, so only partially
+    low = tmp_path / "low"
+    _write(low, "gpu-nvidia-h200", [dict(r, estimated_gib=r["estimated_gib"] / 2) if r["kind"] == "memory" else r
+                                    for r in rows])
+    assert _verdict("C03", collect.Results(low)).verdict == v.PARTIALLY

@@ -420,10 +420,13 @@ MEASURED_HERE = "measured here"  # claims.yaml evidence of the claims judged on 
 
 
 def on_hardware(verdict: v.Verdict, hardware: str) -> v.Verdict:
-    """A verdict computed from rows measured on a CPU, labelled so it never reads as a GPU or TPU result:
-    "different hardware (CPU)" in its reason and its ours text (unchecked verdicts are left alone)."""
-    if verdict.verdict in v.UNCHECKED or not m.is_cpu(hardware):
+    """A verdict computed from speed rows, its reason naming the machine and precision they come from; from
+    a CPU also labelled so it never reads as a GPU or TPU result: "different hardware (CPU)" in its reason
+    and its ours text (unchecked verdicts are left alone)."""
+    if verdict.verdict in v.UNCHECKED or not hardware:
         return verdict
+    if not m.is_cpu(hardware):
+        return v.Verdict(verdict.verdict, f"{hardware}: {verdict.reason}", verdict.ours)
     machine = hardware.replace(f" -- {m.CPU}", "")
     return v.Verdict(verdict.verdict, f"{m.CPU}, {machine}: {verdict.reason}",
                      f"{verdict.ours} ({m.CPU})" if verdict.ours else m.CPU)

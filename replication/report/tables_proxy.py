@@ -304,6 +304,20 @@ def rebuilt_sources(res: Results) -> list[str]:
         if parts else []
 
 
+def t8_pretraining_gains(runs) -> list[str]:
+    """Does Imagenette pretraining transfer at all? Per dataset and model with a from-scratch arm: the
+    pretrained runs' top-1 minus the from-scratch runs', with Welch's 95 % interval."""
+    if runs.empty or "model.name" not in runs.columns:
+        return []
+    gains = []
+    for (name, dataset), group in runs.groupby(["model.name", "data.dataset"]):
+        scratch = m.arm_values(group, pretrained=False)
+        if scratch and (d := v.welch(scratch, m.arm_values(group, pretrained=True))) is not None:
+            gains.append(f"{dataset} {name}: {d.text()}")
+    return [f"Imagenette pretraining minus training from scratch (same fine-tune recipe), Welch 95 % interval: "
+            f"{'; '.join(gains)}"] if gains else []
+
+
 def table08(res: Results) -> Item:
     frame = paper_columns(paper.load("T8"), keep=["group", "model"]).drop(columns=["paper_reference"])
     runs = proxy_runs(res, "transfer")
@@ -324,7 +338,7 @@ def table08(res: Results) -> Item:
     frame["hardware"] = res.hardware(runs)
     notes = ["proxy rows start from our Imagenette-trained V2 and V1 proxies (not ImageNet checkpoints) and "
              "follow the §5.3 recipe scaled down (cosine, no weight decay, cutout), the classifier re-initialised"]
-    notes += rebuilt_sources(res) + _proxy_notes(runs)
+    notes += t8_pretraining_gains(runs) + rebuilt_sources(res) + _proxy_notes(runs)
     return Item("T8", frame, "proxy (transfer from Imagenette-trained models)", res.hardware(runs), missing, notes)
 
 

@@ -40,8 +40,10 @@ def table02(res: Results) -> Item:
     frame["evidence"] = MEASURED
     hardware = "; ".join(dict.fromkeys(h for h in (train_sets[0].label, memory.label) if h))
     frame["hardware"] = hardware
+    methods = sorted(set(memory.frame["method"].dropna())) if "method" in memory.frame.columns else []
     notes = ["memory is an estimate extrapolated from small probe batches (replication.measure.peak_memory), "
-             "so a 16 GiB V100 can be judged without allocating that much here",
+             "so a 16 GiB V100 can be judged without allocating that much here"
+             + (f"; measured as: {'; '.join(methods)}" if methods else ""),
              "accuracy needs ImageNet-scale training and is not re-measured",
              *_precision_note(train_sets)]
     return Item("T2", frame, "measured here (training throughput, estimated peak memory)", hardware, missing, notes)

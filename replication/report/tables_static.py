@@ -61,9 +61,13 @@ def table03(res: Results) -> Item:
              "B4's 5x5 kernels and SE. Each reading is a row; the verdict uses the primary one, fixed before "
              "counting (replication/models/efficientnetv2.py). With 3x3 fused blocks, as in every V2 Fused-MBConv, "
              "row 1-3 gives 19.99 M / 7.34 B against the paper's 20.0 / 7.5, but rows 1-5 and 1-7 then miss",
-             "the paper's unfused B4 is 4.5 B FLOPs here and 4.2 B in Table 7",
-             "training throughput is measured for the primary reading and the 3x3 reading (models "
-             "effnet_b4_fused1_*_k3), all timed round-robin in one loop with the unfused B4"]
+             "the paper's unfused B4 is 4.5 B FLOPs here and 4.2 B in Table 7"]
+    timed = list(dict.fromkeys(f"'{r}'" for r, v, x in zip(frame["reading"], frame["variant"], speed)
+                               if x is not None and v.startswith("Fused")))
+    if timed:  # what this machine timed, and how (the CPU plan loops over a table's models, the GPU's times each alone)
+        together = sets[0].frame.get("round_robin", pd.Series(dtype=object)).eq(True).any()
+        notes.append(f"training throughput of the fused rows is measured for the readings {' and '.join(timed)}, "
+                     + ("all timed round-robin in one loop with the unfused B4" if together else "one job per model"))
     if sizes:
         notes.append("our training throughput at " + "; ".join(sizes))
     if len(sets) > 1:
