@@ -63,7 +63,7 @@ def table03(res: Results) -> Item:
              "row 1-3 gives 19.99 M / 7.34 B against the paper's 20.0 / 7.5, but rows 1-5 and 1-7 then miss",
              "the paper's unfused B4 is 4.5 B FLOPs here and 4.2 B in Table 7"]
     timed = list(dict.fromkeys(f"'{r}'" for r, v, x in zip(frame["reading"], frame["variant"], speed)
-                               if x is not None and v.startswith("Fused")))
+                               if pd.notna(x) and v.startswith("Fused")))
     if timed:  # what this machine timed, and how (the CPU plan loops over a table's models, the GPU's times each alone)
         together = sets[0].frame.get("round_robin", pd.Series(dtype=object)).eq(True).any()
         notes.append(f"training throughput of the fused rows is measured for the readings {' and '.join(timed)}, "
