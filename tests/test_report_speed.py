@@ -105,6 +105,12 @@ def test_t3_is_decided_by_the_primary_reading_in_float32_and_quotes_the_others(t
     _write(flipped, "cpu-x", [dict(r, images_per_second=20.0) if r["model"] == "effnet_b4_fused1_7" and
                               r["amp_dtype"] == "float32" else r for r in rows])
     assert _verdict("C06", collect.Results(flipped)).verdict == v.NOT_REPRODUCED
+    # a machine that timed only the primary reading lists the 3x3 rows as missing
+    primary = tmp_path / "primary"
+    _write(primary, "cpu-x", [r for r in rows if not r["model"].endswith("_k3")])
+    item = report.build_item("T3", collect.Results(primary))
+    assert "training throughput of Fused stage1-3 (alternative), Fused stage1-5 (alternative), Fused stage1-7 " \
+           "(alternative)" in item.missing
 
 
 def test_a_table_never_mixes_precisions_or_machines():

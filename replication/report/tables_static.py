@@ -45,9 +45,9 @@ def table03(res: Results) -> Item:
     for i, rows in enumerate(sets):
         ours(frame, f"train_imgs_per_sec{m.suffix(rows, i)}",
              [rows.value(n, "images_per_second") for n in names])
-    speed = list(frame["ours_train_imgs_per_sec"])
-    lacking = [f"{v} ({r.split(':')[0]})" for v, r, n, x in zip(frame["variant"], frame["reading"], names, speed)
-               if n and x is None]
+    timed_rows = list(frame["ours_train_imgs_per_sec"].notna())  # a value, not None / NaN
+    lacking = [f"{v} ({r.split(':')[0]})" for v, r, n, t in zip(frame["variant"], frame["reading"], names, timed_rows)
+               if n and not t]
     missing += [f"training throughput of {', '.join(lacking)}"] if lacking else []
     sizes = sorted({f"{int(s)} px, batch {int(b)}" for s, b in zip(sets[0].frame.get("image_size", []),
                                                                     sets[0].frame.get("batch_size", []))})
@@ -62,8 +62,8 @@ def table03(res: Results) -> Item:
              "counting (replication/models/efficientnetv2.py). With 3x3 fused blocks, as in every V2 Fused-MBConv, "
              "row 1-3 gives 19.99 M / 7.34 B against the paper's 20.0 / 7.5, but rows 1-5 and 1-7 then miss",
              "the paper's unfused B4 is 4.5 B FLOPs here and 4.2 B in Table 7"]
-    timed = list(dict.fromkeys(f"'{r}'" for r, v, x in zip(frame["reading"], frame["variant"], speed)
-                               if pd.notna(x) and v.startswith("Fused")))
+    timed = list(dict.fromkeys(f"'{r}'" for r, v, t in zip(frame["reading"], frame["variant"], timed_rows)
+                               if t and v.startswith("Fused")))
     if timed:  # what this machine timed, and how (the CPU plan loops over a table's models, the GPU's times each alone)
         together = sets[0].frame.get("round_robin", pd.Series(dtype=object)).eq(True).any()
         notes.append(f"training throughput of the fused rows is measured for the readings {' and '.join(timed)}, "
