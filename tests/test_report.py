@@ -481,6 +481,18 @@ def test_runs_are_labelled_with_their_declared_arm_from_the_saved_config(tmp_pat
     assert arms.label(str(tmp_path / "missing"), "cpu") is None and arms.label(str(tmp_path), "") is None
 
 
+
+def test_a_fine_tune_and_the_from_scratch_arm_with_equal_settings_get_their_own_labels(tmp_path):
+    # P_flowers102 and scratch_flowers102 differ only in starting from P's weights; the path is per seed
+    from replication.report import measured
+
+    _declared_run(tmp_path, "transfer/P_flowers102", 0, 21.0, 180.0,
+                  model={"init_checkpoint": str(tmp_path / "P_seed0" / "last.pt")})
+    _declared_run(tmp_path, "transfer/scratch_flowers102", 0, 16.0, 180.0)
+    runs = measured.runs_table(collect.Results(tmp_path), "t08_transfer").set_index("run_id")
+    assert runs.loc["P_flowers102_seed0", "arm"] == "P_flowers102"
+    assert runs.loc["scratch_flowers102_seed0", "arm"] == "scratch_flowers102"
+
 def test_t12_adds_the_equal_time_row_the_length_trend_and_flags_loaded_runs(tmp_path):
     from replication import report
     from replication.report import tables_proxy

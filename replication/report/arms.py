@@ -2,10 +2,12 @@
 
 A run is arm A of family F when its saved ``config.yaml`` equals the config the study spec of the
 run's profile declares for (A, the run's seed), up to the keys a run may change without changing
-what it measures (``config.RESUME_FREE_KEYS``: folders, threads, progress bars), its ``run_id`` and
-its starting checkpoint's path. That is the same test the trainer applies before it reuses a
-finished run, so a run the queue would not reuse is not counted as that arm. Runs that match no
-arm (the 8-epoch pilot, runs of another code version's defaults) get ``None``.
+what it measures (``config.RESUME_FREE_KEYS``: folders, threads, progress bars) and its ``run_id``.
+Of its starting checkpoint only whether it has one counts (the spec's ``init_from``), not the path,
+so a fine-tune and the from-scratch arm with otherwise equal settings stay apart. Apart from that
+path, it is the test the trainer applies before it reuses a finished run, so a run the queue would
+not reuse is not counted as that arm. Runs that match no arm (the 8-epoch pilot, runs of another
+code version's defaults) get ``None``.
 """
 from __future__ import annotations
 
@@ -17,11 +19,14 @@ from replication import config as config_mod
 from replication import progressive
 from replication.config import ConfigError
 
-IGNORED = (*config_mod.RESUME_FREE_KEYS, "run_id", "model.init_checkpoint")
+START = "model.init_checkpoint"
+IGNORED = (*config_mod.RESUME_FREE_KEYS, "run_id", START)
 
 
-def _comparable(cfg: config_mod.Config) -> tuple:
-    return tuple(sorted((k, repr(v)) for k, v in config_mod.flat(cfg).items() if k not in IGNORED))
+def _comparable(cfg: config_mod.Config, pretrained: bool) -> tuple:
+    """The settings that make a run an arm, plus whether it starts from a checkpoint (its path is per seed)."""
+    kept = ((k, repr(v)) for k, v in config_mod.flat(cfg).items() if k not in IGNORED)
+    return tuple(sorted([*kept, (START, repr(bool(pretrained)))]))
 
 
 @functools.lru_cache(maxsize=None)
@@ -36,7 +41,7 @@ def declared(profile: str) -> dict[tuple, str]:
     out = {}
     for arm, seed in study.runs():
         try:
-            out.setdefault(_comparable(progressive.resolve(study.config(arm, seed))), arm.name)
+            out.setdefault(_comparable(progressive.resolve(study.config(arm, seed)), bool(arm.init_from)), arm.name)
         except (ConfigError, ValueError):
             continue
     return out
@@ -50,7 +55,7 @@ def label(run_dir: str, profile) -> str | None:
         saved = config_mod.from_dict(config_mod.read_yaml(f"{run_dir}/config.yaml"))
     except (ConfigError, OSError):
         return None
-    return declared(profile).get(_comparable(saved))
+    return declared(profile).get(_comparable(saved, bool(saved.model.init_checkpoint)))
 
 
 def labels(runs: pd.DataFrame) -> pd.Series:
