@@ -481,7 +481,6 @@ def test_runs_are_labelled_with_their_declared_arm_from_the_saved_config(tmp_pat
     assert arms.label(str(tmp_path / "missing"), "cpu") is None and arms.label(str(tmp_path), "") is None
 
 
-
 def test_a_fine_tune_and_the_from_scratch_arm_with_equal_settings_get_their_own_labels(tmp_path):
     # P_flowers102 and scratch_flowers102 differ only in starting from P's weights; the path is per seed
     from replication.report import measured
@@ -492,6 +491,7 @@ def test_a_fine_tune_and_the_from_scratch_arm_with_equal_settings_get_their_own_
     runs = measured.runs_table(collect.Results(tmp_path), "t08_transfer").set_index("run_id")
     assert runs.loc["P_flowers102_seed0", "arm"] == "P_flowers102"
     assert runs.loc["scratch_flowers102_seed0", "arm"] == "scratch_flowers102"
+
 
 def test_t12_adds_the_equal_time_row_the_length_trend_and_flags_loaded_runs(tmp_path):
     from replication import report
