@@ -52,6 +52,27 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|Tr
                               list("tTfF"))
 
 
+def _unique_mapping(loader, node, deep=False):
+    """A YAML mapping that names a key twice is an error (YAML would silently keep the last value)."""
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            twice = key in seen
+        except TypeError:  # an unhashable key: the constructor below says so
+            break
+        if twice:
+            raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} appears twice in one mapping",
+                                                    key_node.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                        lambda loader, node: loader.construct_mapping(node))
+_Loader.construct_mapping = _unique_mapping
+
+
 def _yaml(text: str):
     return yaml.load(text, Loader=_Loader)
 
@@ -185,9 +206,12 @@ class Config:
 # run folder names (experiment, run_id): one plain path component, never '.', '..' or hidden
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
-# keys that may differ between a run and its resumption (how it runs, or where its folders are now)
-RESUME_FREE_KEYS = ("data.num_workers", "data.cache_decoded", "train.progress", "train.stop_after_epochs", "train.keep_checkpoint",
-                    "train.threads", "train.results_dir", "train.checkpoint_dir")
+# keys that say how a run runs, or where its folders are, not what it measures (the report compares arms without them)
+MECHANICS_KEYS = ("data.num_workers", "data.cache_decoded", "train.progress", "train.stop_after_epochs",
+                  "train.keep_checkpoint", "train.threads", "train.results_dir", "train.checkpoint_dir")
+# of those, the keys that may differ between a run and its resumption: not data.num_workers, because the
+# augmentation's random numbers come from the main process with 0 workers and from seeded workers otherwise
+RESUME_FREE_KEYS = tuple(k for k in MECHANICS_KEYS if k != "data.num_workers")
 
 
 # --------------------------------------------------------------------------- dict <-> dataclass
@@ -401,7 +425,8 @@ def validate(cfg: Config) -> None:
     need(0 <= m.bn_momentum <= 1, "model.bn_momentum", m.bn_momentum, "PyTorch convention, in [0, 1]: TF's 0.99 is 0.01")
     need(m.num_classes >= 0, "model.num_classes", m.num_classes, "use 0 (from the dataset) or a positive count")
     need(d.batch_size >= 1, "data.batch_size", d.batch_size, "use a positive batch size")
-    need(d.batch_size % 2 == 0 or s.mixup_alpha[1] == 0, "data.batch_size", d.batch_size, "mixup needs an even batch size")
+    if s.mixup_alpha is not None:  # left to Table 6: checked once progressive.resolve fills it in
+        need(d.batch_size % 2 == 0 or s.mixup_alpha[1] == 0, "data.batch_size", d.batch_size, "mixup needs an even batch size")
     need(d.eval_batch_size >= 1, "data.eval_batch_size", d.eval_batch_size, "use a positive batch size")
     need(d.eval_size >= 8, "data.eval_size", d.eval_size, "use the evaluation image size in px")
     need(0 < d.crop_pct <= 1, "data.crop_pct", d.crop_pct, "use a fraction in (0, 1]")
@@ -435,6 +460,10 @@ def validate(cfg: Config) -> None:
     need(t.bf16_from_size >= 0, "train.bf16_from_size", t.bf16_from_size, "use 0 (never) or an image size in px")
     need(t.eval_subset >= 0 and d.cache_short_side >= 0, "train.eval_subset/data.cache_short_side",
          (t.eval_subset, d.cache_short_side), "use 0 (off) or a positive count / size")
+    need(0 <= cfg.seed < 2**32, "seed", cfg.seed, "use a seed in [0, 2**32 - 1] (torch and NumPy accept no other)")
+    for key in ("results_dir", "checkpoint_dir"):
+        need(str(getattr(t, key)).strip() != "", f"train.{key}", getattr(t, key),
+             "name a folder (empty would write into the current folder), e.g. results / checkpoints")
     need(isinstance(cfg.experiment, str) and PLAIN_NAME.fullmatch(cfg.experiment) is not None, "experiment", cfg.experiment,
          "use a plain folder name: letters, digits, '_', '-', '.', not starting with '.'")
     need(cfg.run_id == "" or PLAIN_NAME.fullmatch(cfg.run_id) is not None, "run_id", cfg.run_id,

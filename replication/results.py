@@ -9,6 +9,9 @@ Every training run writes ``<results_dir>/<experiment>/<run_id>/``:
   images; ``wall_seconds`` is the whole epoch with evaluation and checkpoint, ``cpu_seconds`` this
   process's CPU time in it and ``load_avg`` the machine's 1-minute load at its end, so a run slowed
   by another process shows it in its own record);
+* ``run.json``     written when the run starts: a random ``uid`` that its checkpoint carries too (a resume
+  continues only its own run), the command, git commit and dirty flag, process count and global batch (a
+  resume keeps them), and the data archive it reads (manifest, source, checksums);
 * ``summary.json`` written once the run has finished (``SUMMARY_KEYS``): final metrics, total
   train seconds, hardware, library versions and git commit.
 
@@ -22,15 +25,19 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
 import platform
 import random
+import shlex
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -139,64 +146,79 @@ def remove_stale_temp_files(*folders) -> list[Path]:
 
 # --------------------------------------------------------------------------- run lock
 class RunLock:
-    """``<run folder>/.lock`` holding the pid and host of the process that writes the run.
+    """``<folder>/.lock``: an OS file lock (``fcntl.flock``) held by the process that writes the run, the file
+    holding its pid and host for messages.
 
-    Taken with ``O_EXCL``, so two launches never both hold it. A lock whose process is gone (same
-    host, pid not running) is stale and taken over; a live one, or one from another host, is refused."""
+    Taking it is atomic: two processes that try at the same instant never both get it, and the kernel drops
+    it when its process dies (a lock file left by a killed run is simply taken)."""
 
     def __init__(self, folder):
         self.path = Path(folder) / ".lock"
         self.held = False
+        self._fd = None
 
     def owner(self) -> dict | None:
-        """The live holder as {"pid", "host", "started"}, or None when free or stale."""
+        """The live holder as {"pid", "host", "started"}, or None when free (or held by this process)."""
+        if self.held:
+            return None
         try:
-            info = json.loads(self.path.read_text())
+            fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
-            return {"pid": None, "host": "?", "started": "?"}  # unreadable: treat as held, the message says what to do
-        if info.get("host") == socket.gethostname() and not _pid_alive(info.get("pid")):
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # free: nobody holds it exclusively
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                free = True
+            except OSError:
+                free = False
+            text = os.read(fd, 4096).decode(errors="replace")
+        finally:
+            os.close(fd)
+        if free:
             return None
-        return info
+        try:
+            info = json.loads(text)
+        except ValueError:
+            info = None
+        return info if isinstance(info, dict) else {"pid": None, "host": "?", "started": "?"}
 
     def check(self) -> None:
         info = self.owner()
         if info is not None and not (info.get("pid") == os.getpid() and info.get("host") == socket.gethostname()):
             raise RunError(f"{self.path.parent} is being written by process {info.get('pid')} on {info.get('host')} "
-                           f"(since {info.get('started')}); wait for it or stop it (see README: stopping a run). "
-                           f"If that process is surely gone, delete {self.path}")
+                           f"(since {info.get('started')}); wait for it or stop it (kill {info.get('pid')}; see README: "
+                           f"stopping a run). If that process is surely gone, delete {self.path}")
 
     def acquire(self) -> None:
         self.check()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.unlink(missing_ok=True)  # stale (checked above)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, file_mode())
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                self.check()  # names the holder
+                raise RunError(f"{self.path.parent}: another process took the run lock at the same moment; "
+                               "run one training per run folder") from None
+            try:  # the file may have been released and deleted between open and flock: lock the one on disk
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
         text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")})
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode())
-        except FileExistsError:
-            raise RunError(f"{self.path.parent}: another process took the run lock at the same moment; "
-                           "run one training per run folder") from None
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        self.held = True
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
+        self._fd, self.held = fd, True
 
     def release(self) -> None:
         if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
-
-
-def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+            self.path.unlink(missing_ok=True)  # while still locked: a waiting opener re-checks the inode
+            os.close(self._fd)
+            self._fd, self.held = None, False
 
 
 # --------------------------------------------------------------------------- run record
@@ -214,6 +236,45 @@ def write_summary(path, summary: dict) -> None:
     if missing:
         raise ValueError(f"summary lacks {missing}")
     atomic_write_text(path, json.dumps(summary, indent=2, default=str) + "\n")
+
+
+RUN_INFO = "run.json"  # the run's identity and provenance, written when it starts
+
+
+def run_info(out, num_processes: int, global_batch: int, data_source: dict) -> dict:
+    """What a new run records about itself in ``run.json``: a random ``uid`` (its checkpoint carries the same,
+    so a resume can only continue this run), where and how it was launched, and what it read."""
+    commit = git_commit()
+    return {"uid": uuid.uuid4().hex, "run_dir": str(Path(out).resolve()), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": launch_command(), "git_commit": commit.removesuffix("-dirty"), "git_dirty": commit.endswith("-dirty"),
+            "num_processes": num_processes, "global_batch": global_batch, "data": data_source}
+
+
+def launch_command() -> str:
+    """The command line that started this process (``accelerate launch`` shows as its worker's ``-m`` command)."""
+    argv = list(sys.argv)
+    if argv and argv[0].endswith("__main__.py") and Path(argv[0]).parent.name == "replication":
+        argv = ["python", "-m", "replication", *argv[1:]]
+    return shlex.join(argv)
+
+
+def write_run_info(out, info: dict) -> None:
+    atomic_write_text(Path(out) / RUN_INFO, json.dumps(info, indent=2) + "\n")
+
+
+def read_run_info(out) -> dict:
+    """``run.json`` of a run folder ({} for runs older than it); an unreadable one is a ``RunError``."""
+    path = Path(out) / RUN_INFO
+    try:
+        info = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        raise RunError(f"{path} cannot be read ({type(err).__name__}); restore it, or pass --overwrite to start the run "
+                       "again") from None
+    if not isinstance(info, dict):
+        raise RunError(f"{path} is not a JSON object; restore it, or pass --overwrite to start the run again")
+    return info
 
 
 def read_run(path) -> dict:
@@ -273,15 +334,21 @@ def save_checkpoint(path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path) -> dict:
-    """Read a checkpoint (tensors and plain values only); an unreadable file is a ``RunError`` naming it."""
+def load_checkpoint(path, mmap: bool = False) -> dict:
+    """Read a checkpoint (tensors and plain values only); an unreadable file is a ``RunError`` naming it.
+    ``mmap``: map the tensors instead of reading them (to look at the plain values of a large file)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except FileNotFoundError:
         raise
-    except Exception as err:  # truncated, corrupt or not a checkpoint at all
-        raise RunError(f"{path} cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:200]}); it is truncated "
+    except Exception as err:  # truncated, corrupt, empty or not a checkpoint at all
+        first = (str(err).splitlines() or ["no message"])[0][:200]
+        raise RunError(f"{path} cannot be read ({type(err).__name__}: {first}); it is truncated, empty "
                        "or not a checkpoint. Restore it from a backup, or start the run again with --overwrite") from None
+    if not isinstance(ckpt, dict):
+        raise RunError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint; restore it from a backup, or start the "
+                       "run again with --overwrite")
+    return ckpt
 
 
 def rng_state() -> dict:

@@ -15,9 +15,11 @@ continues a killed run and ends with the same metrics as an uninterrupted one (e
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -53,11 +55,14 @@ def _check_run_dir(cfg: Config, resume: bool, overwrite: bool) -> str:
     results.check_writable_dir(cfg.train.results_dir, "train.results_dir")
     results.check_writable_dir(cfg.train.checkpoint_dir, "train.checkpoint_dir")
     results.RunLock(out).check()
+    results.RunLock(ckpt.parent).check()  # another live run writing the same checkpoint file
     if overwrite:
+        _check_checkpoint_owner(cfg, ckpt, resume=False)
         return "overwrite"
     if not (out / "config.yaml").exists():
         if any((out / name).exists() for name in ("epochs.csv", "summary.json")):
             raise results.RunError(f"{out} holds run files but no config.yaml; move the folder away, or pass --overwrite")
+        _check_checkpoint_owner(cfg, ckpt, resume=False)
         return "new"
     finished = (out / "summary.json").exists()
     what = "a finished" if finished else "an unfinished"
@@ -74,8 +79,10 @@ def _check_run_dir(cfg: Config, resume: bool, overwrite: bool) -> str:
     if changed:
         old, new = config_mod.flat(saved), config_mod.flat(cfg)
         keys = "; ".join(f"{k}: saved {old[k]!r}, now {new[k]!r}" for k in changed)
-        raise ConfigError(f"{out} holds {what} run whose config differs from this one ({keys}); choose a new run_id=... "
-                          "(or experiment=...), or pass --overwrite to replace that run")
+        why = (" (data.num_workers decides where the augmentation's random numbers come from, so a run keeps its "
+               "worker count)" if "data.num_workers" in changed else "")
+        raise ConfigError(f"{out} holds {what} run whose config differs from this one ({keys}){why}; choose a new "
+                          "run_id=... (or experiment=...), or pass --overwrite to replace that run")
     if finished:
         return "done"
     logged = len(record["epochs"])
@@ -83,21 +90,61 @@ def _check_run_dir(cfg: Config, resume: bool, overwrite: bool) -> str:
         raise results.RunError(f"{out / 'epochs.csv'} logs {logged} epoch(s) but the checkpoint {ckpt} is missing, so the "
                                "run cannot continue where it stopped; restore the checkpoint, or pass --overwrite to "
                                "train again from epoch 1")
+    _check_checkpoint_owner(cfg, ckpt, resume=True)
     return "resume"
 
 
-def _take_run_dir(cfg: Config, status: str) -> results.RunLock:
-    """Main process: lock the run folder, clear an overwritten run and leftovers of killed writes."""
+def _check_checkpoint_owner(cfg: Config, ckpt, resume: bool) -> None:
+    """Refuse a checkpoint file that belongs to another run: a resume continues only its own run (same
+    ``uid`` as the run folder's ``run.json``, same config), and a new run never overwrites another's."""
+    if not ckpt.exists():
+        return
+    out = results.run_dir(cfg)
+    identity = results.load_checkpoint(ckpt, mmap=True).get("identity") or {}
+    own = results.read_run_info(out).get("uid")
+    theirs = identity.get("uid")
+    where = identity.get("run_dir") or "a run folder it does not record (written before checkpoints named their run)"
+    if not resume:
+        if theirs is None or theirs != own:
+            raise results.RunError(
+                f"{ckpt} is the checkpoint of another run ({where}); two runs must never share a checkpoint file. Give "
+                f"this run its own folder (train.checkpoint_dir=<another folder>, or another run_id=...), or delete {ckpt} "
+                "if that run is no longer needed")
+        return
+    if own is not None and theirs != own:
+        raise results.RunError(
+            f"cannot resume {out}: its checkpoint {ckpt} was written by another run ({where}), which shares "
+            "train.checkpoint_dir with it and replaced its checkpoint. This run cannot continue where it stopped: pass "
+            "--overwrite to train it again from epoch 1, and give each run its own train.checkpoint_dir")
+    if identity.get("config") is not None:
+        changed = config_mod.diff(config_mod.from_dict(identity["config"]), cfg)
+        if changed:
+            raise results.RunError(f"cannot resume {out}: its checkpoint {ckpt} was trained with another config "
+                                   f"({', '.join(changed)} differ); pass --overwrite to train it again from epoch 1")
+
+
+def _take_run_dir(cfg: Config, status: str) -> list[results.RunLock]:
+    """Main process: lock the run folder and the checkpoint folder, clear an overwritten run and leftovers of killed writes."""
     out, ckpt_dir = results.run_dir(cfg), results.checkpoint_dir(cfg)
-    lock = results.RunLock(out)
-    lock.acquire()
+    locks = [results.RunLock(folder) for folder in dict.fromkeys((out.resolve(), ckpt_dir.resolve()))]
+    try:
+        for lock in locks:
+            lock.acquire()
+    except BaseException:
+        _release(locks)
+        raise
     if status == "overwrite":
         for folder in (out, ckpt_dir):
             for path in (folder.iterdir() if folder.is_dir() else ()):
-                if path != lock.path:
+                if path.name != ".lock":
                     shutil.rmtree(path) if path.is_dir() else path.unlink()
     results.remove_stale_temp_files(out, ckpt_dir)
-    return lock
+    return locks
+
+
+def _release(locks) -> None:
+    for lock in locks or ():
+        lock.release()
 
 
 def run(cfg: Config, resume: bool = False, hook=None, overwrite: bool = False) -> dict:
@@ -117,6 +164,7 @@ def run(cfg: Config, resume: bool = False, hook=None, overwrite: bool = False) -
     if status == "done":  # read back: nothing trains, so nothing it would need is checked
         return json.loads((results.run_dir(cfg) / "summary.json").read_text())
     check_resources(cfg)
+    check_memory(cfg)
     # cpu=True when no accelerator is present, so that several CPU processes (torchrun or
     # `accelerate launch --multi_gpu`) form a gloo process group instead of running alone
     on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
@@ -127,13 +175,12 @@ def run(cfg: Config, resume: bool = False, hook=None, overwrite: bool = False) -
     if accelerator.num_processes > 1:
         _stop_with_launcher()
     accelerator.wait_for_everyone()  # every process has looked before the main one writes
-    lock = _take_run_dir(cfg, status) if accelerator.is_main_process else None
+    locks = _take_run_dir(cfg, status) if accelerator.is_main_process else None
     try:
         accelerator.wait_for_everyone()
         return _train(cfg, accelerator, status == "resume", hook)
     finally:
-        if lock is not None:
-            lock.release()
+        _release(locks)
 
 
 def check_resources(cfg: Config) -> None:
@@ -156,6 +203,55 @@ def check_resources(cfg: Config) -> None:
             data.get_dataset(cfg.data.dataset, split)
         except data.DataError as err:  # its message names the fix (e.g. `data prepare`)
             raise ConfigError(f"data.dataset={cfg.data.dataset!r} (split {split!r}) is not available: {err}") from None
+
+
+PROBE_SIZE = 64  # px: the memory estimate runs the model on the 'meta' device at this size and scales by pixels
+
+
+def available_memory() -> tuple[int, str]:
+    """Bytes this process may still allocate, and where the figure comes from (GPU free memory, the
+    cgroup limit or the kernel's MemAvailable)."""
+    if torch.cuda.is_available():
+        return torch.cuda.mem_get_info()[0], "free GPU memory"
+    try:
+        limit = int(open("/sys/fs/cgroup/memory.max").read())  # "max" (no limit) raises ValueError
+        usage = int(open("/sys/fs/cgroup/memory.current").read())
+        return limit - usage, "the cgroup's memory limit"
+    except (OSError, ValueError):
+        pass
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024, "MemAvailable"
+    except OSError:
+        pass
+    return 1 << 62, "unknown"
+
+
+def memory_estimates(cfg: Config) -> dict[str, int]:
+    """Lower bounds, in bytes, of what the run's largest training batch and its evaluation batch hold:
+    the activations autograd keeps for backward (measured on the 'meta' device at ``PROBE_SIZE`` px,
+    scaled by pixels) plus the float32 input batch; evaluation holds at least its input batch."""
+    from replication.measure import saved_activation_bytes
+
+    d = cfg.data
+    size = max(cfg.schedule.image_size)
+    with torch.device("meta"):
+        model = build_model(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init_checkpoint="")), 10)
+    per_image = saved_activation_bytes(model, PROBE_SIZE, 1) * (size / PROBE_SIZE) ** 2 + 3 * 4 * size ** 2
+    return {"data.batch_size": int(d.batch_size * per_image), "data.eval_batch_size": int(d.eval_batch_size * 3 * 4 * d.eval_size ** 2)}
+
+
+def check_memory(cfg: Config) -> None:
+    """Refuse, before allocating anything, batches whose lower-bound memory estimate exceeds what is available
+    (an out-of-memory kill is silent, and on a shared machine may hit someone else's process)."""
+    free, source = available_memory()
+    d = cfg.data
+    for key, need in memory_estimates(cfg).items():
+        if need > free:
+            size = f"{max(cfg.schedule.image_size)} px training" if key == "data.batch_size" else f"data.eval_size={d.eval_size}"
+            raise ConfigError(f"{key}={getattr(d, key.split('.')[1])} at {size} needs at least {need / 2**30:.1f} GiB, more "
+                              f"than the {free / 2**30:.1f} GiB available ({source}); lower {key} or the image size")
 
 
 class SlowPrecision(ConfigError):
@@ -222,13 +318,19 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
     hard_loss, soft_loss = torch.nn.CrossEntropyLoss(label_smoothing=t.label_smoothing), SoftTargetCrossEntropy()
 
     state = {"epoch": 0, "global_step": 0, "history": [], "resumed": 0}
+    info = results.read_run_info(out) if resume else {}
+    _check_same_batch(info, accelerator.num_processes, global_batch, out)
     if resume and ckpt_path.exists():
         state = _restore(ckpt_path, accelerator, model, optimizer, ema)
         accelerator.print(f"resumed {out} after epoch {state['epoch']}")
     else:
         set_seed(cfg.seed + rank)  # augmentation, mixup, dropout differ between processes
         if main:
+            info = info or results.run_info(out, accelerator.num_processes, global_batch, data.describe_source(d.dataset))
+            results.write_run_info(out, info)
             results.save_config(given, out / "config.yaml")
+    state["identity"] = {"uid": info.get("uid"), "run_dir": info.get("run_dir"), "num_processes": accelerator.num_processes,
+                         "global_batch": global_batch, "config": config_mod.to_dict(given)}
     scheduler.step_update(state["global_step"])
     accelerator.wait_for_everyone()
 
@@ -271,6 +373,7 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
         if t.stop_after_epochs and epoch + 1 == t.stop_after_epochs and epoch + 1 < t.epochs:
             accelerator.print(f"stopping after epoch {epoch + 1} (train.stop_after_epochs)")
             return {"status": "stopped", "epochs": epoch + 1, "of_epochs": t.epochs, "run_dir": str(out),
+                    "num_processes": accelerator.num_processes,
                     "last": {k: v for k, v in row.items() if k in _FINAL}}
 
     summary = _summary(cfg, state, accelerator.num_processes)
@@ -416,6 +519,17 @@ def _checkpoint(path, accelerator, model, optimizer, ema, state) -> None:
     accelerator.wait_for_everyone()
 
 
+def _check_same_batch(info: dict, num_processes: int, global_batch: int, out) -> None:
+    """A resumed run keeps the process count and global batch it started with (``run.json``)."""
+    was = (info.get("num_processes"), info.get("global_batch"))
+    if None in was or was == (num_processes, global_batch):
+        return
+    launch = f"accelerate launch --num_processes {was[0]} -m replication train ..." if was[0] > 1 else \
+        "python -m replication train ... (one process, not accelerate launch with several)"
+    raise results.RunError(f"cannot resume {out} with {num_processes} process(es) (global batch {global_batch}): it "
+                           f"trained with {was[0]} process(es), global batch {was[1]}; resume it the way it started: {launch}")
+
+
 def _restore(path, accelerator, model, optimizer, ema) -> dict:
     ckpt = results.load_checkpoint(path)
     accelerator.unwrap_model(model).load_state_dict(ckpt["model"])
@@ -433,7 +547,7 @@ def _restore(path, accelerator, model, optimizer, ema) -> dict:
         rng = own["rng"]
     results.set_rng_state(rng)
     return {"epoch": ckpt["epoch"], "global_step": ckpt["global_step"], "history": ckpt["history"],
-            "resumed": ckpt["resumed"] + 1}
+            "resumed": ckpt["resumed"] + 1, "identity": ckpt.get("identity")}
 
 
 _FINAL = ("train_loss", "val_loss", "val_top1", "val_top5", "ema_loss", "ema_top1", "ema_top5")
@@ -503,10 +617,24 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=_cli)
 
 
+def _continue_command(args, processes: int) -> str:
+    """The command that resumes this run the way it was launched (``accelerate launch`` with several processes)."""
+    kept = [o for o in args.overrides if not o.startswith("train.stop_after_epochs=")]
+    launcher = ["python", "-m", "replication", "train"] if processes <= 1 else \
+        ["accelerate", "launch", "--num_processes", str(processes), "-m", "replication", "train"]
+    return shlex.join([*launcher, args.config, *kept, "--resume"])
+
+
 def _cli(args) -> int:
     try:
         cfg = config_mod.load(args.config, args.overrides)
         summary = run(cfg, resume=args.resume, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        processes = int(os.environ.get("WORLD_SIZE", "1"))
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"\ninterrupted; the last finished epoch is checkpointed. Continue with:\n  "
+                  f"{_continue_command(args, processes)}", file=sys.stderr)
+        return 130
     except (ConfigError, results.RunError, data.DataError) as err:
         label = "config error" if isinstance(err, ConfigError) else "error"
         text = str(err).strip()
@@ -514,10 +642,14 @@ def _cli(args) -> int:
             text = text.splitlines()[-1].split(": ", 1)[-1]
         print(f"{label}: {text}", file=sys.stderr)
         return 2
+    except OSError as err:  # a folder that cannot be created or written, a full disk, ...
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"error: {err.strerror or err}{where}; check the path and its permissions (train.results_dir, "
+              "train.checkpoint_dir) and the free space", file=sys.stderr)
+        return 2
     if int(os.environ.get("RANK", "0")) == 0:  # one line, not one per process
         if summary["status"] == "stopped":
-            kept = [o for o in args.overrides if not o.startswith("train.stop_after_epochs=")]
-            again = " ".join(["python -m replication train", args.config, *kept, "--resume"])
+            again = _continue_command(args, summary["num_processes"])
             print(f"stopped after epoch {summary['epochs']} of {summary['of_epochs']} (metrics so far in "
                   f"{summary['run_dir']}/epochs.csv); continue with:\n  {again}")
         else:

@@ -18,7 +18,7 @@ import yaml
 from timm.data.auto_augment import RandAugment
 
 from replication import config as C
-from replication import results, train
+from replication import progressive, results, train
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(C.CONFIGS_DIR / "progressive.yaml")
@@ -171,7 +171,11 @@ def test_two_processes_killed_mid_stage_and_at_a_boundary_resume_exactly(tmp_pat
         return done
 
     launch(tmp_path / "whole")
-    launch(tmp_path / "cut", "train.stop_after_epochs=1")
+    hint = launch(tmp_path / "cut", "train.stop_after_epochs=1").stdout
+    assert "accelerate launch --num_processes 2 -m replication train" in hint and "--resume" in hint
+    alone = subprocess.run([sys.executable, "-m", "replication", "train", *args, *dirs(tmp_path / "cut"), "--resume"],
+                           env=ENV, cwd=REPO, capture_output=True, text=True)  # 1 process: the global batch would halve
+    assert alone.returncode == 2 and "trained with 2 process(es), global batch 16" in alone.stderr, alone.stderr[-2000:]
     ckpt = tmp_path / "cut" / "checkpoints" / "progressive" / "seed0"
     assert (ckpt / "last.pt").is_file() and (ckpt / "rng_1.pt").is_file()
     assert "resumed" in launch(tmp_path / "cut", "train.stop_after_epochs=2", "--resume").stdout
@@ -231,17 +235,146 @@ def _umask():
     return mask
 
 
-def test_a_live_lock_refuses_a_second_writer_and_a_stale_one_is_taken_over(reference, tmp_path):
+_HOLD_LOCK = """
+import sys, time
+from replication import results
+lock = results.RunLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_live_lock_refuses_a_second_writer_and_a_killed_ones_is_taken_over(reference, tmp_path):
     out, _ = _copy_run(reference, tmp_path, finished=False)
     cfg = C.load(CONFIG, SMOKE + dirs(tmp_path))
-    lock = results.RunLock(out)
-    lock.path.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "started": "earlier"}))
-    with pytest.raises(results.RunError, match=f"being written by process {os.getppid()}"):
-        train.run(cfg, resume=True)
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    lock.path.write_text(json.dumps({"pid": int(gone.stdout), "host": socket.gethostname(), "started": "earlier"}))
-    assert lock.owner() is None  # its process has exited: stale
-    assert train.run(cfg, resume=True)["status"] == "complete" and not lock.path.exists()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out)], env=ENV, cwd=REPO, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(results.RunError, match=f"being written by process {holder.pid} .*kill {holder.pid}"):
+            train.run(cfg, resume=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (out / ".lock").exists()  # left by the kill: the kernel dropped its lock, so it is free
+    assert results.RunLock(out).owner() is None
+    assert train.run(cfg, resume=True)["status"] == "complete" and not (out / ".lock").exists()
+
+
+def _race(folder, barrier, wins):
+    lock = results.RunLock(folder)
+    barrier.wait()
+    try:
+        lock.acquire()
+    except results.RunError:
+        return
+    with wins.get_lock():
+        wins.value += 1
+    time.sleep(0.02)  # hold it while the other one tries
+
+
+@pytest.mark.timeout(300)
+def test_two_processes_taking_the_lock_at_the_same_instant_never_both_get_it(tmp_path):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    for trial in range(200):
+        folder = tmp_path / f"t{trial}"
+        folder.mkdir()
+        if trial % 2:  # a lock file left by a killed run: both try to take it over
+            (folder / ".lock").write_text(json.dumps({"pid": 999999, "host": socket.gethostname(), "started": "x"}))
+        barrier, wins = ctx.Barrier(2), ctx.Value("i", 0)
+        procs = [ctx.Process(target=_race, args=(folder, barrier, wins)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+        assert wins.value == 1, f"trial {trial}: {wins.value} processes took the lock"
+
+
+def _cli(tmp, *extra, results_dir=None):
+    flags = [e for e in extra if e.startswith("--")]
+    cmd = _train_cmd(tmp, *[e for e in extra if e not in flags], *([f"train.results_dir={results_dir}"] if results_dir else []))
+    return subprocess.run(cmd + flags, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=200)
+
+
+@pytest.mark.timeout(400)
+def test_a_resume_continues_only_its_own_run(reference, tmp_path):
+    """Run A stops after epoch 1; run B (other results folder, same checkpoint folder, other lr) must not take
+    its checkpoint; a checkpoint of B's put in A's place is refused at resume; A then resumes exactly."""
+    a_dir, b_dir = tmp_path / "rA", tmp_path / "rB"
+    stopped = _cli(tmp_path, "train.stop_after_epochs=1", results_dir=a_dir)
+    assert stopped.returncode == 0, stopped.stderr[-2000:]
+    ckpt = tmp_path / "checkpoints" / "progressive" / "seed0" / "last.pt"
+    mine = ckpt.read_bytes()
+    for flag in ((), ("--overwrite",)):
+        other = _cli(tmp_path, "optim.lr=0.02", "train.stop_after_epochs=1", *flag, results_dir=b_dir)
+        assert other.returncode == 2 and "checkpoint of another run" in other.stderr, other.stderr[-2000:]
+        assert str(a_dir / "progressive" / "seed0") in other.stderr and "train.checkpoint_dir=" in other.stderr
+        assert "Traceback" not in other.stderr and ckpt.read_bytes() == mine
+    # B in its own checkpoint folder; its checkpoint copied over A's (by hand, or by an older version)
+    other = _cli(tmp_path, "optim.lr=0.02", "train.stop_after_epochs=1", f"train.checkpoint_dir={tmp_path / 'ckB'}",
+                 results_dir=b_dir)
+    assert other.returncode == 0, other.stderr[-2000:]
+    shutil.copy(tmp_path / "ckB" / "progressive" / "seed0" / "last.pt", ckpt)
+    refused = _cli(tmp_path, "--resume", results_dir=a_dir)
+    assert refused.returncode == 2 and "written by another run" in refused.stderr, refused.stderr[-2000:]
+    assert str(b_dir / "progressive" / "seed0") in refused.stderr and "--overwrite" in refused.stderr
+    assert pd.read_csv(a_dir / "progressive" / "seed0" / "epochs.csv")["lr"].tolist() != []  # A's record untouched
+    ckpt.write_bytes(mine)
+    done = _cli(tmp_path, "--resume", results_dir=a_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_a = a_dir / "progressive" / "seed0"
+    assert json.loads((run_a / "summary.json").read_text())["final"] == reference["summary"]["final"]
+    pd.testing.assert_frame_equal(pd.read_csv(run_a / "epochs.csv")[METRICS],
+                                  pd.read_csv(reference["dir"] / "epochs.csv")[METRICS])
+    info = json.loads((run_a / "run.json").read_text())
+    assert info["uid"] == results.load_checkpoint(ckpt)["identity"]["uid"]
+    assert info["num_processes"] == 1 and info["global_batch"] == 16 and "replication train" in info["command"]
+    assert info["data"]["dataset"] == "imagenette_tiny" and info["data"]["files"]
+
+
+@pytest.mark.timeout(300)
+def test_a_resume_keeps_the_worker_count(tmp_path):
+    stopped = _cli(tmp_path, "train.stop_after_epochs=1", "data.num_workers=0")
+    assert stopped.returncode == 0, stopped.stderr[-2000:]
+    refused = _cli(tmp_path, "data.num_workers=1", "--resume")
+    assert refused.returncode == 2 and "data.num_workers: saved 0, now 1" in refused.stderr, refused.stderr[-2000:]
+    assert "augmentation" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.timeout(200)
+def test_ctrl_c_prints_one_line_and_the_resume_command(tmp_path):
+    proc = subprocess.Popen(_train_cmd(tmp_path, "train.epochs=40"), env=ENV, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    csv_path = tmp_path / "results" / "progressive" / "seed0" / "epochs.csv"
+    deadline = time.time() + 150
+    while time.time() < deadline and not csv_path.exists():
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "interrupted" in err
+    assert "python -m replication train" in err and "--resume" in err
+    assert not (csv_path.parent / ".lock").exists()
+
+
+def test_memory_that_cannot_fit_is_refused_before_training(tmp_path):
+    for key, value in (("data.eval_size", 100000), ("data.batch_size", 1000000)):
+        cfg = C.load(CONFIG, SMOKE + dirs(tmp_path) + [f"{key}={value}"])
+        named = "data.eval_batch_size" if key == "data.eval_size" else key
+        with pytest.raises(C.ConfigError, match=rf"{named}=.* needs at least [0-9.]+ GiB, more than the"):
+            train.run(cfg)
+        assert not (tmp_path / "results" / "progressive").exists()
+    estimate = train.memory_estimates(progressive.resolve(C.load(CONFIG, SMOKE)))
+    assert 0 < estimate["data.eval_batch_size"] < estimate["data.batch_size"] < 2**30
+
+
+def test_an_empty_checkpoint_is_one_clear_error(tmp_path):
+    (tmp_path / "last.pt").write_bytes(b"")
+    with pytest.raises(results.RunError, match="last.pt cannot be read .*empty"):
+        results.load_checkpoint(tmp_path / "last.pt")
 
 
 def test_dirs_that_are_files_are_refused_before_training(tmp_path):

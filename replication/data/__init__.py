@@ -23,7 +23,7 @@ from .manifest import DataError, Manifest, list_datasets, load_manifest
 from .transforms import NORMALIZATION, eval_transform, official_eval_transform, train_transform
 
 __all__ = ["DataError", "get_dataset", "train_transform", "eval_transform", "official_eval_transform", "NORMALIZATION",
-           "prepare", "verify", "stats",
+           "prepare", "verify", "stats", "describe_source",
            "list_datasets", "load_manifest", "decode_speed", "add_commands"]
 
 
@@ -93,6 +93,16 @@ def get_dataset(name: str, split: str, transform=None, allow_download: bool | No
         ds.name = name
         ds.fix_hint = f"Run `python -m replication data prepare {name} --force` to unpack it again."
     return ds
+
+
+def describe_source(name: str) -> dict:
+    """Which archive a run reads ``name`` from: manifest, source and the checksum of each file (run.json)."""
+    if name == SYNTHETIC:
+        return {"dataset": name, "source": "random tensors"}
+    manifest = load_manifest(name)
+    _, source = prepare(name)
+    files = [{"name": f.name, "checksum": ":".join(f.checksum)} for f in source.files]
+    return {"dataset": name, "manifest": manifest.path.name, "source": source.id, "kind": source.kind, "files": files}
 
 
 def stats(name: str) -> dict:

@@ -20,7 +20,7 @@ from replication import progressive
 from replication.config import ConfigError
 
 START = "model.init_checkpoint"
-IGNORED = (*config_mod.RESUME_FREE_KEYS, "run_id", START)
+IGNORED = (*config_mod.MECHANICS_KEYS, "run_id", START)
 
 
 def _comparable(cfg: config_mod.Config, pretrained: bool) -> tuple:
