@@ -1,6 +1,7 @@
 """Reference reproduction of EfficientNetV2 (Tan & Le, ICML 2021).
 
 Modules, one concern each. The subject:
+  cli         argparse value types the commands share (positive counts and the like)
   config      the typed config schema, YAML layering and overrides (imports nothing from the package)
   config_show `config show`: a run's fully resolved config and stage table, without training
   data        dataset manifests, mirrors/downloads, checksums, safe extraction, loaders, transforms

@@ -252,6 +252,8 @@ def plan(cfg: Config) -> Plan:
 
 # --------------------------------------------------------------------------- CLI
 def add_commands(subparsers) -> None:
+    from replication.cli import positive_int
+
     p = subparsers.add_parser("schedule", help="print a progressive-learning stage table as JSON",
                               description="Print the stage table (epochs, size, regularization) as JSON, resolved "
                                           "by the same code as the trainer's.")
@@ -259,11 +261,11 @@ def add_commands(subparsers) -> None:
     p.add_argument("--model", help="takes the (first, last) values from Table 6, or the released configs with "
                                    "--mode official (default: efficientnetv2_s, or the profile's model)")
     p.add_argument("--profile", help="start from a profile's trainer settings (smoke|cpu|gpu)")
-    p.add_argument("--epochs", type=int, help="default 350 (or the profile's)")
-    p.add_argument("--stages", type=int, help="default 4 (or the profile's)")
+    p.add_argument("--epochs", type=positive_int, help="default 350 (or the profile's)")
+    p.add_argument("--stages", type=positive_int, help="default 4 (or the profile's)")
     for key in ("image-size", "randaug-magnitude", "mixup-alpha", "dropout"):
         p.add_argument(f"--{key}", type=float, nargs=2, metavar=("FIRST", "LAST"), help="override the default")
-    p.add_argument("--size-multiple", type=int, help="default 4 (or the profile's)")
+    p.add_argument("--size-multiple", type=positive_int, help="default 4 (or the profile's)")
     p.add_argument("--resize-every", type=int, help="random-resize: epochs between draws (0: every batch)")
     p.add_argument("--adaptive", action="store_true", default=None, help="random-resize: regularization follows the drawn size")
     p.add_argument("--hold", choices=HOLDS, help="value of regularization held fixed")
@@ -278,7 +280,7 @@ def _cli(args) -> int:
 
     schedule_keys = ("mode", "stages", "size_multiple", "resize_every", "adaptive", "hold", "image_size", *REG_KEYS)
     updates = {"schedule": {k: getattr(args, k) for k in schedule_keys if getattr(args, k) is not None},
-               "model": {"name": args.model} if args.model else {}, "train": {"epochs": args.epochs} if args.epochs else {}}
+               "model": {"name": args.model} if args.model else {}, "train": {"epochs": args.epochs} if args.epochs is not None else {}}
     if args.seed is not None:
         updates["seed"] = args.seed
     try:

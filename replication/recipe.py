@@ -38,13 +38,15 @@ class EpochShuffle(Sampler):
         return iter(torch.randperm(self.n, generator=g).tolist())
 
 
-def train_transform(cfg: Config, stage: progressive.Stage):
-    """The training transform of ``stage`` (its image size and RandAugment magnitude)."""
+def train_transform(cfg: Config, stage: progressive.Stage, batched: bool = True):
+    """The training transform of ``stage`` (its image size and RandAugment magnitude); ``batched``: normalized
+    per batch by its ``finish`` (``data.transforms.BatchNormalize``: the same values, faster)."""
     d = cfg.data
     mean, std = data.NORMALIZATION[d.normalize]
     return data.train_transform(stage.image_size, randaug_magnitude=stage.randaug_magnitude,
                                 randaug_layers=d.randaug_layers, randaug_mmax=d.randaug_mmax, cutout=d.cutout, hflip=d.hflip,
-                                scale=tuple(d.train_crop_scale), mean=mean, std=std, randaug_variant=d.randaug_variant)
+                                scale=tuple(d.train_crop_scale), mean=mean, std=std, randaug_variant=d.randaug_variant,
+                                batched=batched)
 
 
 def eval_transform(cfg: Config, image_size: int):

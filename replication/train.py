@@ -104,8 +104,9 @@ def _check_checkpoint_owner(cfg: Config, ckpt, resume: bool) -> None:
     own = results.read_run_info(out).get("uid")
     theirs = identity.get("uid")
     where = identity.get("run_dir") or "a run folder it does not record (written before checkpoints named their run)"
-    if not resume:
-        if theirs is None or theirs != own:
+    if not resume:  # ours, or left here by a run of this folder whose record is gone: it may be replaced
+        here = identity.get("run_dir") == str(out.resolve())
+        if not here and (theirs is None or theirs != own):
             raise results.RunError(
                 f"{ckpt} is the checkpoint of another run ({where}); two runs must never share a checkpoint file. Give "
                 f"this run its own folder (train.checkpoint_dir=<another folder>, or another run_id=...), or delete {ckpt} "
@@ -336,7 +337,7 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
 
     for epoch in range(state["epoch"], t.epochs):
         stage = plan.stage(epoch)
-        base_dataset(train_ds).transform = train_transform(cfg, stage)
+        base_dataset(train_ds).transform = transform = train_transform(cfg, stage)
         models.set_dropout(accelerator.unwrap_model(model), stage.dropout)
         set_mixup(mixup, stage.mixup_alpha, d.cutmix)
         loader = _loader(train_ds, d.batch_size, EpochShuffle(len(train_ds), cfg.seed, epoch), cfg, accelerator, True)
@@ -350,7 +351,7 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
         n_steps = epoch_steps(cfg, epoch, steps)
         loss, seconds, state["global_step"] = train_epoch(
             cfg, accelerator, model, optimizer, scheduler, ema, loader, plan.steps(epoch, n_steps), state["global_step"],
-            mixup, hard_loss, soft_loss, desc=f"ep {epoch + 1}/{t.epochs} st {stage.index + 1}")
+            mixup, hard_loss, soft_loss, desc=f"ep {epoch + 1}/{t.epochs} st {stage.index + 1}", finish=transform.finish)
         _sync_ema(accelerator, ema)
         images = n_steps * global_batch
         row.update(lr=float(f"{optimizer.param_groups[0]['lr']:.8g}"), train_loss=loss, epoch_seconds=round(seconds, 3),
@@ -396,10 +397,11 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
 
 
 def train_epoch(cfg, accelerator, model, optimizer, scheduler, ema, loader, plan, global_step, mixup,
-                hard_loss, soft_loss, desc=""):
+                hard_loss, soft_loss, desc="", finish=None):
     """One epoch, one optimizer step per entry of ``plan`` (``progressive.Step``: the batch's image
     size, mixup alpha and dropout), each of ``train.grad_accum_steps`` micro-batches (Accelerate's
-    gradient accumulation); returns (mean loss, seconds, global step)."""
+    gradient accumulation); returns (mean loss, seconds, global step). ``finish``: the transform's
+    per-batch last step (``BatchNormalize``: uint8 pixels to the normalized float batch)."""
     model.train()
     steps, total, seen = len(plan), torch.zeros((), device=accelerator.device), 0
     accum = cfg.train.grad_accum_steps
@@ -412,6 +414,8 @@ def train_epoch(cfg, accelerator, model, optimizer, scheduler, ema, loader, plan
         if step >= steps:
             break
         want = plan[step]
+        if finish is not None:
+            x = finish(x)
         if want.image_size != x.shape[-1]:  # per-batch random resize: the loader runs at the largest size
             x = F.interpolate(x, size=(want.image_size, want.image_size), mode="bilinear", antialias=True,
                               align_corners=False)

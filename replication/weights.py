@@ -349,10 +349,17 @@ def _handler(fn):
         except (WeightsError, DataError, KeyError) as exc:
             print(f"error: {exc.args[0]}", file=sys.stderr)
             return 2
+        except OSError as exc:  # a file that cannot be read or written: name it, no traceback
+            print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     return run
 
 
 def _import(args) -> dict:
+    out = Path(args.out)
+    if out.is_dir() or str(args.out).endswith("/"):  # checked before the import, which takes a while
+        raise WeightsError(f"--out {args.out} is a folder; give a file name for the weights, e.g. --out "
+                           f"{out / 'weights.pt'}")
     model, meta = import_timm(args.source, args.source_file)
     save_weights(model, meta, args.out)
     return dict(meta, out=str(args.out), tensors=len(model.state_dict()))
@@ -370,6 +377,8 @@ def _evaluate(args) -> dict:
 
 
 def add_commands(subparsers) -> None:
+    from .cli import non_negative_int, positive_int
+
     w = subparsers.add_parser("weights", help="import released weights into our models; evaluate them all")
     sub = w.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     i = sub.add_parser("import", help="timm EfficientNetV2 weights -> a file for our model (checked by name and shape)")
@@ -382,8 +391,8 @@ def add_commands(subparsers) -> None:
     r.add_argument("--out", help="CSV (default results/released_weights/<dataset>.csv)")
     r.add_argument("--names", nargs="+", choices=list(RELEASED), metavar="NAME",
                    help=f"only these weights (default all: {', '.join(RELEASED)})")
-    r.add_argument("--limit", type=int, help="evenly spaced images per model (default all)")
-    r.add_argument("--workers", type=int, default=8, help="DataLoader worker processes")
+    r.add_argument("--limit", type=positive_int, help="evenly spaced images per model (default all)")
+    r.add_argument("--workers", type=non_negative_int, default=8, help="DataLoader worker processes")
     r.add_argument("--preprocess", choices=("official", "timm"), default="official",
                    help="official: the released code's evaluation (whole image at >= 320 px, (x-128)/128); timm: timm's")
     r.set_defaults(func=_handler(lambda a: evaluate_released(a.dataset, a.out, a.names, a.limit, workers=a.workers,
@@ -392,12 +401,15 @@ def add_commands(subparsers) -> None:
     e.add_argument("model", help="a registered model, e.g. efficientnetv2_s")
     e.add_argument("--weights", required=True, help="a file from `weights import`, or timm:NAME (download, if allowed)")
     e.add_argument("--dataset", required=True, help="a dataset name (python -m replication data list)")
-    e.add_argument("--split", default="eval")
-    e.add_argument("--image-size", type=int, help="default: the official eval size of the weights")
+    e.add_argument("--split", default="eval",
+                   help="the split to evaluate: eval (default: what the paper reports), train, or one the dataset's "
+                        "manifest lists (e.g. ImageNet's minival)")
+    e.add_argument("--image-size", type=positive_int, help="default: the official eval size of the weights")
     e.add_argument("--classes-of", help="restrict 1000-way logits to this dataset's classes (e.g. imagenette)")
-    e.add_argument("--batch-size", type=int, default=50)
-    e.add_argument("--limit", type=int, help="evaluate this many evenly spaced images (default all)")
-    e.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    e.add_argument("--batch-size", type=positive_int, default=50, help="images per forward pass (default 50)")
+    e.add_argument("--limit", type=positive_int, help="evaluate this many evenly spaced images (default all)")
+    e.add_argument("--workers", type=non_negative_int, default=0,
+                   help="DataLoader worker processes (default 0: load in this process)")
     e.add_argument("--preprocess", choices=("weights", "official"), default="weights",
                    help="weights: timm's settings for the weights; official: the released code's evaluation")
     e.set_defaults(func=_handler(_evaluate))

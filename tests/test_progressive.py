@@ -189,3 +189,12 @@ def test_cli_takes_values_from_a_profile(capsys):
     assert (table["stages"][0]["image_size"], table["stages"][-1]["image_size"]) == s.image_size
     assert all(row["image_size"] % s.size_multiple == 0 for row in table["stages"])
     assert main(["schedule", "--profile", "laptop"]) == 2
+
+
+@pytest.mark.parametrize("option,value", [("--epochs", "0"), ("--epochs", "-1"), ("--stages", "0"),
+                                          ("--size-multiple", "0")])
+def test_cli_refuses_a_count_below_one_instead_of_using_the_default(capsys, option, value):
+    with pytest.raises(SystemExit) as stop:
+        main(["schedule", option, value])
+    assert stop.value.code == 2
+    assert f"argument {option}: '{value}' is not a positive integer" in capsys.readouterr().err

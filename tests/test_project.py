@@ -206,3 +206,71 @@ def _mappings(node):
     elif isinstance(node, list):
         for value in node:
             yield from _mappings(value)
+
+
+# ---- the README's commands, as written --------------------------------------------------------------
+from helpers import readme_commands  # noqa: E402
+
+README = readme_commands("python -m replication")
+# cheap enough to run as written (the others train, download, or write results/: their options are parsed)
+RUN_AS_WRITTEN = {("schedule", "--mode"), ("config", "show"), ("data", "list"), ("study", "show"), ("models",),
+                  ("info", "efficientnetv2_s")}
+
+
+def test_the_readme_shows_the_commands_these_tests_run():
+    assert len(README) >= 12 and all(any(tuple(c[:len(k)]) == k for c in README) for k in RUN_AS_WRITTEN)
+
+
+@pytest.mark.parametrize("argv", README, ids=" ".join)
+def test_readme_command_parses_as_written(argv, capsys):
+    """Every option of the README's line exists and takes the value shown (``--help`` after them)."""
+    from replication.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--help"])
+    assert stop.value.code == 0, capsys.readouterr().err
+    assert "usage: python -m replication" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [c for c in README if any(tuple(c[:len(k)]) == k for k in RUN_AS_WRITTEN)],
+                         ids=" ".join)
+def test_readme_command_runs_as_written(argv, capsys):
+    from replication.__main__ import main
+
+    assert main(list(argv)) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.strip()
+
+
+def test_the_readme_stops_a_run_by_the_pid_in_its_lock(tmp_path):
+    """The README's kill line, with the lock of a stand-in process; never a pkill of every training."""
+    import json
+    import shlex
+
+    readme = (REPO / "README.md").read_text()
+    assert 'pkill -f "replication train"`: it stops every training' in readme  # named only as what not to do
+    (line,) = re.findall(r"^kill \$\(python .*$", readme, re.M)
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = tmp_path / ".lock"
+        lock.write_text(json.dumps({"pid": victim.pid, "host": "here", "started": "now"}))
+        command = line.replace("$(python ", f"$({shlex.quote(sys.executable)} ", 1)
+        command = command.replace(" results/t12_progressive/P_seed0/.lock)", f" {shlex.quote(str(lock))})")
+        out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, (command, out.stderr)
+        assert victim.wait(timeout=30) != 0
+    finally:
+        victim.kill()
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "tests").glob("test_*.py")), ids=lambda p: p.name)
+def test_no_test_sharing_a_slow_fixture_has_a_time_limit_of_its_own(path):
+    """A module-scoped fixture runs inside the first test that uses it, so a per-test time limit there
+    measures the machine's speed (a busy one failed at 300 s); the suite-wide --timeout is the only limit."""
+    tree = ast.parse(path.read_text())
+    shared = {f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) for d in f.decorator_list
+              if isinstance(d, ast.Call) and any(k.arg == "scope" for k in d.keywords)}
+    for f in ast.walk(tree):
+        if isinstance(f, ast.FunctionDef) and f.name.startswith("test_"):
+            limited = any("timeout" in ast.unparse(d) for d in f.decorator_list)
+            assert not (limited and shared & {a.arg for a in f.args.args}), \
+                f"{path.name}::{f.name} has its own timeout but uses a shared fixture ({shared})"

@@ -126,13 +126,13 @@ def test_preprocessing_options_reach_the_transforms():
     stage = progressive.plan(progressive.resolve(cfg)).stage(0)
     tf = recipe.train_transform(cfg, stage)
     crop = tf.transforms[0]
-    assert tuple(crop.scale) == (0.05, 1.0) and tuple(tf.transforms[-1].mean) == data.transforms.OFFICIAL_MEAN
+    assert tuple(crop.scale) == (0.05, 1.0) and tuple(tf.finish.mean) == data.transforms.OFFICIAL_MEAN
     ops = next(t for t in tf.transforms if hasattr(t, "ops")).ops
     assert {op.prob for op in ops} == {1.0} and "Cutout" in [op.name for op in ops]
     assert recipe.eval_transform(cfg, 384).transforms[0].__class__.__name__ == "PILToTensor"
     smoke = C.load(PROGRESSIVE, ["profile=smoke"])  # the defaults: today's transforms
     tf = recipe.train_transform(smoke, progressive.plan(smoke).stage(0))
-    assert tuple(tf.transforms[0].scale) == (0.08, 1.0) and tuple(tf.transforms[-1].mean) == data.transforms.IMAGENET_MEAN
+    assert tuple(tf.transforms[0].scale) == (0.08, 1.0) and tuple(tf.finish.mean) == data.transforms.IMAGENET_MEAN
     assert {op.prob for op in next(t for t in tf.transforms if hasattr(t, "ops")).ops} == {0.5}
 
 
@@ -243,3 +243,20 @@ def test_the_gpu_profile_trains_with_two_processes_on_cpu(tmp_path):
         assert "global batch 32 = 8 per process x 2 process(es) x 2" in done.stdout
         summary = json.loads((tmp / "results" / "progressive" / "seed0" / "summary.json").read_text())
         assert summary["num_processes"] == 2 and summary["status"] == "complete"
+
+
+def test_batched_normalization_gives_the_per_image_values_bit_for_bit():
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)) for _ in range(5)]
+    for name in ("imagenet", "official"):
+        mean, std = data.NORMALIZATION[name]
+        per_image = data.train_transform(24, scale=(1, 1), hflip=False, mean=mean, std=std)
+        batched = data.train_transform(24, scale=(1, 1), hflip=False, mean=mean, std=std, batched=True)
+        assert per_image.finish is None and isinstance(batched.finish, data.transforms.BatchNormalize)
+        pixels = torch.stack([batched(img) for img in images])
+        assert pixels.dtype == torch.uint8 and pixels.shape == (5, 24, 24, 3)
+        out = batched.finish(pixels)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(out, torch.stack([per_image(img) for img in images]))
+        assert batched.finish(out) is out  # a float batch (synthetic data) passes through
+    assert data.train_transform(24, cutout=True, batched=True).finish is None  # cutout erases after normalizing

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -683,3 +684,59 @@ def test_the_v1_model_trained_with_p_schedule_joins_no_trial_arm(tmp_path):
     assert used["C18"] == {f"{arm}_seed{s}" for arm in ("v1p", "paper") for s in range(3)}
     assert used["C22"] == {f"{arm}_seed{s}" for arm in ("fixed", "paper") for s in range(3)}
     assert used["C23"] == {f"{arm}_seed{s}" for arm in ("paper", "vanilla", "rvanilla", "radaptive") for s in range(3)}
+
+
+def _relative_links(page: str) -> list[str]:
+    """The page's links and image sources that are relative paths (no URL, anchor or absolute path)."""
+    import html
+    import re
+    from urllib.parse import unquote, urlsplit
+
+    found = []
+    for value in re.findall(r'<(?:a|img|link|script)\s[^>]*?(?:href|src)="([^"]*)"', page):
+        parts = urlsplit(html.unescape(value))
+        if parts.path and not (parts.scheme or parts.netloc or parts.path.startswith("/")):
+            found.append(unquote(parts.path))
+    return found
+
+
+def _missing(links: list[str], base: Path) -> list[str]:
+    import os
+
+    return [link for link in links if not Path(os.path.normpath(base / link)).exists()]  # as a browser resolves
+
+
+def test_every_relative_link_of_the_html_report_resolves_from_the_folder_it_is_written_to(tmp_path):
+    """build/report.html beside figures/: the committed report's links (tables, figures, run folders)."""
+    from replication.report import document
+
+    text = (REPO / "figures" / "REPORT.md").read_text()
+    for html_dir in (REPO / "build", tmp_path / "a" / "b"):
+        links = _relative_links(document.html(text, REPO / "figures", html_dir))
+        assert len(links) > 100 and any(link.endswith("table01.md") for link in links)
+        assert _missing(links, html_dir) == []
+    assert "table01.md" in _relative_links(document.html(text, REPO / "figures"))  # unchanged without a page folder
+
+
+def test_the_written_report_links_its_tables_and_the_repository_from_any_folder(tmp_path):
+    """``make report`` writes the page to build/, the tables and figures to figures/ (here: other folders): the
+    links of the page and of REPORT.md reach them, and the repository's files (the regenerating code)."""
+    import os
+
+    from replication import report
+    from replication.report import document
+
+    (tmp_path / "results").mkdir()
+    page_path, figures = tmp_path / "build" / "report.html", tmp_path / "out" / "figures"
+    report.build_tables(tmp_path / "results", figures, keys=("T1", "T6"))
+    document.write(collect.Results(tmp_path / "results"), figures, page_path)
+    markdown_links = re.findall(r"\]\(([^)#]+)\)", (figures / "REPORT.md").read_text())
+    for links, base in ((_relative_links(page_path.read_text()), page_path.parent),
+                        ([link for link in markdown_links if not link.startswith("/")], figures)):
+        resolved = [Path(os.path.normpath(base / link)) for link in links]
+        ours = [p for p in resolved if p.parent == figures]
+        assert {p.name for p in ours if p.name.startswith("table")} == {f"table{n:02d}.{ext}" for n in range(1, 14)
+                                                                        for ext in ("md", "csv")}
+        assert {p.name for p in ours if p.is_file()} >= {"table01.md", "table06.csv"}
+        others = [p for p in resolved if p.parent != figures]
+        assert REPO / "replication" / "progressive.py" in others and all(p.exists() for p in others), others

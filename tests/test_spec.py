@@ -154,3 +154,40 @@ def test_study_show_lists_every_run(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(spec.load("smoke").runs()) and lines[0].startswith("progressive/P seed 0: ")
     assert main(["study", "show", "laptop"]) == 2
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--family", "progresive"], "--family progresive: not in the queue of .*smoke.yaml; families: progressive, "),
+    (["--family", "progressive", "--arms", "Q"], "--arms Q: not arms of family progressive .*; arms: P, F, RA"),
+    (["--arms", "P", "--seeds", "7"], "--seeds 7: not seeds of the queue \\(arms P\\) .*; seeds: 0"),
+])
+def test_study_run_refuses_an_unknown_family_arm_or_seed_naming_the_choices(capsys, monkeypatch, args, needle):
+    from replication.__main__ import main
+
+    ran = []
+    monkeypatch.setattr(experiments, "run_arm", lambda *a, **k: ran.append(a) or {})
+    assert main(["study", "run", "smoke", *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+    assert __import__("re").search(needle, err), err
+    assert ran == []
+
+
+@pytest.mark.parametrize("until", ["25:99", "abc", "1:2:3", "12:5", ""])
+def test_study_run_until_takes_a_time_of_day_or_says_how_to_write_it(capsys, until):
+    from replication.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["study", "run", "smoke", "--until", until])
+    assert stop.value.code == 2
+    assert f"argument --until: {until!r} is not a time of day; write HH:MM" in capsys.readouterr().err
+    assert experiments.clock("23:30") == (23, 30) and experiments.clock("7:05") == (7, 5)
+
+
+def test_study_help_explains_the_profile(capsys):
+    from replication.__main__ import main
+
+    for action in ("run", "show"):
+        with pytest.raises(SystemExit):
+            main(["study", action, "--help"])
+        assert "the study spec replication/studies/<profile>.yaml: smoke, cpu or gpu" in " ".join(capsys.readouterr().out.split())

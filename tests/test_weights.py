@@ -205,3 +205,27 @@ def test_evaluate_released_writes_rows_and_resumes(tmp_path, monkeypatch):
     weights.evaluate_released("imagenette_tiny", out, [first[1], "tf_efficientnetv2_m.in1k"], limit=4, workers=0)
     assert calls == first + ["tf_efficientnetv2_m.in1k"]  # the finished row was not evaluated again
     assert out.read_text().count("\n") == 4  # header + three rows
+
+
+@pytest.mark.parametrize("option,value", [("--limit", "-5"), ("--batch-size", "0"), ("--limit", "0"),
+                                          ("--workers", "-1"), ("--image-size", "0")])
+def test_evaluate_refuses_counts_below_their_minimum_in_one_line(capsys, option, value):
+    with pytest.raises(SystemExit) as stop:
+        main(["evaluate", "efficientnetv2_s", "--weights", "w.pt", "--dataset", "imagenette_tiny", option, value])
+    assert stop.value.code == 2
+    assert f"argument {option}: '{value}' is not " in capsys.readouterr().err
+
+
+def test_weights_import_into_a_folder_is_refused_before_the_import(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(weights, "import_timm", lambda *a, **k: pytest.fail("imported before checking --out"))
+    assert main(["weights", "import", "timm:tf_efficientnetv2_s", "--from", "x.pth", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"error: --out {tmp_path} is a folder; give a file name for the weights, "
+                                       f"e.g. --out {tmp_path / 'weights.pt'}\n")
+
+
+def test_evaluate_help_explains_split_and_batch_size(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--split SPLIT the split to evaluate: eval (default" in text
+    assert "--batch-size BATCH_SIZE images per forward pass (default 50)" in text

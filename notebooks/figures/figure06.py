@@ -15,4 +15,4 @@ include_smoke = False  # also draw smoke-profile runs (never evidence)
 # %%
 from replication import report
 
-report.show_figure("F6", results_dir, figures_dir, include_smoke)
+report.show_figure("F6", check=globals())

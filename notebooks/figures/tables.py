@@ -14,4 +14,4 @@ include_smoke = False  # also count smoke-profile runs (never evidence)
 # %%
 from replication import report
 
-report.overview(report.build_tables(results_dir, figures_dir, include_smoke))
+report.overview(report.build_tables(check=globals()))

@@ -1,7 +1,7 @@
 """Datasets by name: manifest -> mirror or download -> checksum -> safe extraction -> loader.
 
     from replication.data import get_dataset, train_transform, eval_transform
-    train = get_dataset("imagenette", "train", train_transform(128, randaug_magnitude=5))
+    train = get_dataset("imagenette", "train", train_transform(128, randaug_magnitude=5, randaug_mmax=30))
     test = get_dataset("imagenette", "eval", eval_transform(160))
 
 Splits: every dataset has "train" and "eval" (what the paper trains on and reports); manifests
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .archive import extract_source, find_files, file_digest, is_prepared, mirror_dirs, prepared_path
 from .datasets import ImageFileDataset, SyntheticDataset
@@ -157,9 +158,15 @@ def decode_speed(name: str, transform, split: str = "train", images: int = 400, 
     picked = list(range(0, len(ds), step))[:images]
     for i in picked if cache else picked[:20]:  # warm-up (and the cache filled)
         ds[i]
+    finish = getattr(transform, "finish", None)  # a batched transform's per-batch step, timed in batches of 64
     start = time.perf_counter()
+    batch = []
     for i in picked:
-        ds[i]
+        batch.append(ds[i][0])
+        if finish is not None and (len(batch) == 64 or i == picked[-1]):
+            finish(torch.stack(batch))
+        if len(batch) == 64:
+            batch = []
     seconds = time.perf_counter() - start
     return {"dataset": name, "image_size": image_size, "randaug_magnitude": randaug_magnitude, "draft": draft,
             "cache": cache, "images": len(picked), "images_per_second": round(len(picked) / seconds, 1)}

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from timm.data.auto_augment import RandAugment, rand_augment_ops
@@ -74,11 +75,39 @@ def randaugment(magnitude: float, layers: int, mmax: float, mean=IMAGENET_MEAN, 
     return RandAugment(rand_augment_ops(magnitude=magnitude, hparams=hparams), num_layers=layers)
 
 
+class PixelsHWC:
+    """A PIL image as its uint8 pixels, height x width x channels (a batch of them stacks to N x H x W x C)."""
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        return torch.from_numpy(np.array(img, np.uint8, copy=True))
+
+
+class BatchNormalize:
+    """ToTensor and Normalize for a whole batch of ``PixelsHWC`` images: N x H x W x C uint8 in, N x C x H x W
+    float32 out, laid out channels-last (a view of the batch, no transposing copy). The same operations in the
+    same order as ``T.ToTensor()`` then ``T.Normalize`` on each image, so the values are identical bit for bit.
+    Any other tensor (a float batch, e.g. ``SyntheticDataset``'s) passes through unchanged."""
+
+    def __init__(self, mean, std):
+        self.mean, self.std = tuple(mean), tuple(std)
+        self._mean, self._std = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.uint8:
+            return x
+        x = x.permute(0, 3, 1, 2).to(torch.float32).div(255)
+        return x.sub_(self._mean).div_(self._std)
+
+
 def train_transform(image_size: int, randaug_magnitude: float = 0, randaug_layers: int = 2,
                     randaug_mmax: float | None = None, cutout: bool = False, hflip: bool = True,
                     scale: tuple[float, float] = (0.08, 1.0), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                    randaug_variant: str = "timm") -> T.Compose:
-    """RandomResizedCrop -> flip -> RandAugment(magnitude) -> tensor -> normalize (-> cutout)."""
+                    randaug_variant: str = "timm", batched: bool = False) -> T.Compose:
+    """RandomResizedCrop -> flip -> RandAugment(magnitude) -> tensor -> normalize (-> cutout).
+
+    ``batched``: each image stops at its uint8 pixels (``PixelsHWC``) and ``transform.finish``, a
+    ``BatchNormalize``, turns a collated batch into the normalized float tensor, identical values at a fraction
+    of the per-image cost (not with ``cutout``, which erases after normalization: then ``finish`` is None)."""
     if image_size < 8:
         raise ValueError(f"image_size={image_size} is too small; use at least 8 px.")
     steps = [T.RandomResizedCrop(image_size, scale=scale, interpolation=T.InterpolationMode.BILINEAR)]
@@ -88,11 +117,13 @@ def train_transform(image_size: int, randaug_magnitude: float = 0, randaug_layer
         if randaug_mmax is None:
             raise ValueError("randaug_mmax is needed with a RandAugment magnitude: pass the config's data.randaug_mmax")
         steps.append(randaugment(randaug_magnitude, randaug_layers, randaug_mmax, mean, randaug_variant))
-    steps += [T.ToTensor(), T.Normalize(mean, std)]
+    batched = batched and not cutout
+    steps += [PixelsHWC()] if batched else [T.ToTensor(), T.Normalize(mean, std)]
     if cutout:
         steps.append(RandomErasing(probability=0.5, mode="const", max_count=1, device="cpu"))
     tf = T.Compose(steps)
     tf.image_size, tf.randaug_magnitude, tf.randaug_layers, tf.cutout = image_size, randaug_magnitude, randaug_layers, cutout
+    tf.finish = BatchNormalize(mean, std) if batched else None
     return tf
 
 

@@ -33,6 +33,25 @@ def _builders() -> dict:
     }
 
 
+# the plotting notebooks' parameters: name -> (type, item type, help), checked by ``study.parameters``
+PARAMETERS = {
+    "results_dir": (str, None, "the logged results"),
+    "figures_dir": (str, None, "where the figures and tables are written"),
+    "include_smoke": (bool, None, "also show smoke-profile runs (never evidence)"),
+}
+
+
+def check_parameters(values: dict, notebook: str) -> dict:
+    """A plotting notebook's ``globals()`` before anything is drawn: known names, the right types
+    (papermill's ``-p include_smoke false`` is the boolean false), an existing ``results_dir``."""
+    from replication.report.collect import results_folder
+    from replication.study import parameters
+
+    checked = parameters.check(values, PARAMETERS, tuple(PARAMETERS), notebook)
+    results_folder(checked["results_dir"], "notebook parameter results_dir")
+    return checked
+
+
 def results(results_dir="results", include_smoke: bool = False) -> Results:
     return Results(Path(results_dir), include_smoke=include_smoke)
 
@@ -47,10 +66,14 @@ def build_items(res: Results) -> dict[str, Item]:
 
 
 def build_tables(results_dir="results", out_dir="figures", include_smoke: bool = False,
-                 keys=TABLES) -> dict[str, Item]:
-    """Write ``tableNN.csv`` and ``tableNN.md`` for every table; returns the items."""
+                 keys=TABLES, check: dict | None = None) -> dict[str, Item]:
+    """Write ``tableNN.csv`` and ``tableNN.md`` for every table; returns the items. ``check``: the
+    notebook's ``globals()``, checked by :func:`check_parameters` first (its values are used)."""
     from replication.report.items import write_table
 
+    if check is not None:
+        values = check_parameters(check, "tables")
+        results_dir, out_dir, include_smoke = values["results_dir"], values["figures_dir"], values["include_smoke"]
     res, out = results(results_dir, include_smoke), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     items = {}
@@ -71,12 +94,17 @@ def build_figure(key: str, results_dir="results", out_dir="figures", include_smo
     return figures.build_figure(key, results(results_dir, include_smoke), out)
 
 
-def show_figure(key: str, results_dir="results", out_dir="figures", include_smoke: bool = False):
-    """:func:`build_figure`, then its header printed and the PNG returned for a notebook to show."""
+def show_figure(key: str, results_dir="results", out_dir="figures", include_smoke: bool = False,
+                check: dict | None = None):
+    """:func:`build_figure`, then its header printed and the PNG returned for a notebook to show.
+    ``check``: the notebook's ``globals()``, checked by :func:`check_parameters` first (its values are used)."""
     from IPython.display import Image
 
     from replication.report.items import header_lines
 
+    if check is not None:
+        values = check_parameters(check, f"figure{int(key[1:]):02d}")
+        results_dir, out_dir, include_smoke = values["results_dir"], values["figures_dir"], values["include_smoke"]
     item = build_figure(key, results_dir, out_dir, include_smoke)
     print("\n".join(header_lines(item)))
     return Image(filename=str(Path(out_dir) / f"{item.stem}.png"))

@@ -18,7 +18,7 @@ from replication.report.items import markdown_table
 
 STEM = "figure_bench"
 TABLE = "table_bench"
-SECTIONS = ("settings", "trainer", "pipeline", "progressive", "measurement", "precision")
+SECTIONS = ("settings", "trainer", "pipeline", "progressive", "profile", "measurement", "precision")
 TASKS = {"params_macs": "params/MACs of every registered model", "make_figures": "make figures"}
 
 
@@ -52,8 +52,18 @@ def goals(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
         steps = f", {int(worst['steps_per_epoch'])} steps per epoch" if pd.notna(worst.get("steps_per_epoch")) else ""
         add(goal, float(target), float(worst[column]), f"worst stage size: {int(worst['image_size'])} px "
             f"(all: {', '.join(f'{int(s)} px {v:.2f}' for s, v in zip(t['image_size'], t[column]))}{steps})")
+    if not t.empty and "goal_pixel_speedup" in t.columns:
+        for r in t[t["goal_pixel_speedup"].notna()].itertuples():
+            add(f"images/s at {int(r.image_size)} px over images/s at {int(t['image_size'].iloc[-1])} px (trainer, real "
+                f"data)", float(r.goal_pixel_speedup), float(r.trainer_real_speedup),
+                f"pixel ratio {r.pixel_ratio:.2f} (the ideal); synthetic data {r.trainer_synthetic_speedup:.2f}x, "
+                f"bare loop {r.bare_speedup:.2f}x")
     p = f["progressive"]
     prog = p[p["schedule"] == "progressive"] if not p.empty else p
+    if not prog.empty and "train_speedup_of_pixel_ratio" in prog.columns:
+        r = prog.iloc[0]
+        add("progressive vs fixed-size training time, as a fraction of their pixel ratio", float(r["goal_of_pixel_ratio"]),
+            float(r["train_speedup_of_pixel_ratio"]), f"{r['speedup_train']:.2f}x for a pixel ratio of {r['pixel_ratio']:.2f}")
     for column, goal in (("speedup_wall", "progressive vs fixed-size run: wall time"),
                          ("speedup_train", "progressive vs fixed-size run: training time")):
         if prog.empty:
@@ -166,6 +176,14 @@ def lines(res: Results) -> list[str]:
                    + ", ".join(f"{int(r.image_size)} px {r.input_over_model:.1f}x" for r in pipe.itertuples()
                                if pd.notna(r.input_over_model)) + ".")
     out += precision_lines(f["precision"])
+    prof = f["profile"]
+    if not prof.empty and "step_ms" in prof.columns:
+        out.append("Where a training step's time goes (ms: input / forward / backward / optimizer / EMA; real data): "
+                   + "; ".join(f"{int(r.image_size)} px{' bf16' if bool(r.bf16) else ''} {r.input_ms:.0f} / {r.forward_ms:.0f} / "
+                               f"{r.backward_ms:.0f} / {r.optimizer_ms:.0f} / {r.ema_ms:.0f} (model {r.model_speedup:.2f}x "
+                               f"faster than at the largest size for {r.pixel_ratio:.2f}x fewer pixels)"
+                               for r in prof.itertuples()) + f". Top operators at {int(prof['image_size'].iloc[0])} px: "
+                   + prof["top_operators"].iloc[0].replace(";", ", ") + ".")
     out.append("The progressive rows come from runs shortened to a few steps per epoch; full-length runs of the "
                "profile (fixed vs progressive, same epochs) are in Table 12 (`ours_*_train_time_hours`).")
     return out + [f"Files: [{STEM}.png]({STEM}.png), [{TABLE}.csv]({TABLE}.csv); raw rows in `results/bench/`.", ""]

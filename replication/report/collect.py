@@ -46,11 +46,36 @@ def pick(row, *names, default=None):
     return default
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+class ResultsError(ValueError):
+    """A results folder that is missing, or a file in it that cannot be read: the message names it and the fix."""
+
+
+def results_folder(path, given_as: str = "--results") -> Path:
+    """``path`` as a results folder, refused (naming the option or parameter ``given_as``) when it is not one."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ResultsError(f"{given_as} {path}: no such folder; give the folder that holds the run records "
+                           "(default: results/)")
+    return path
+
+
+def _read(path: Path, parse, kind: type | None = None):
+    """``parse(path)``; a file that cannot be read (or is not a ``kind``) is a ResultsError naming it and the fix."""
     try:
-        frame = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
-        raise ValueError(f"cannot read results file {path}: {err}; delete or regenerate it") from err
+        value = parse(path)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError, pd.errors.EmptyDataError,
+            pd.errors.ParserError) as err:
+        reason = " ".join(str(err).split())  # one line (YAML errors span several)
+    else:
+        if kind is None or isinstance(value, kind):
+            return value
+        reason = "it is empty" if value is None else f"it holds a {type(value).__name__}, not a {kind.__name__}"
+    raise ResultsError(f"cannot read results file {path}: {reason}; restore it (committed results: git checkout -- "
+                       f"{path}) or delete it and regenerate it (a run's file: train that run again)")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    frame = _read(path, pd.read_csv)
     frame["source_file"] = str(path)
     return frame
 
@@ -100,12 +125,12 @@ class Results:
             return self._cache[key]
         rows = []
         for folder in self.run_dirs(experiment):
-            config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+            config = _read(folder / "config.yaml", lambda p: yaml.safe_load(p.read_text()), dict)
             row = {"run_id": folder.name, "run_dir": str(folder), **flatten(config)}
             summary_path = folder / "summary.json"
             row["finished"] = summary_path.is_file()
             if summary_path.is_file():
-                row.update(flatten(json.loads(summary_path.read_text()), "summary."))
+                row.update(flatten(_read(summary_path, lambda p: json.loads(p.read_text()), dict), "summary."))
             if not self.include_smoke and str(pick(row, "profile", default="")) == SMOKE:
                 continue
             rows.append(row)
@@ -124,7 +149,7 @@ class Results:
         for _, run in runs.iterrows():
             path = Path(run["run_dir"]) / "epochs.csv"
             if path.is_file() and path.stat().st_size:
-                frame = pd.read_csv(path)
+                frame = _read(path, pd.read_csv)
                 config = {c: value for c, value in run.items() if c not in frame.columns and not isinstance(value, (list, dict))}
                 frames.append(pd.concat([frame, pd.DataFrame(config, index=frame.index)], axis=1))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -121,7 +121,16 @@ def _profiles_table() -> str:
             "mode `paper`); `replication/configs/official.yaml` (mode `official`) runs the released code's rule.")
 
 
-def ledger(items: dict, res: Results) -> pd.DataFrame:
+def _repo_prefix(out_dir: Path | None) -> str:
+    """The repository seen from the report's folder ``out_dir`` ("../" from figures/, also when None)."""
+    import os
+
+    if out_dir is None:
+        return "../"
+    return os.path.relpath(Path(__file__).resolve().parents[2], Path(out_dir).resolve()) + "/"
+
+
+def ledger(items: dict, res: Results, prefix: str = "../") -> pd.DataFrame:
     rows = []
     for claim in paper.claims():
         verdict = checks.verdict_for(claim, items, res)
@@ -129,7 +138,7 @@ def ledger(items: dict, res: Results) -> pd.DataFrame:
         rows.append({"id": claim["id"], "item": claim["item"], "§": claim["section"], "claim": claim["claim"],
                      "short": claim.get("short", claim["claim"]),
                      "evidence": claim["evidence"] if claim.get("check") else "none", "ours": verdict.ours,
-                     "verdict": verdict.verdict, "reason": verdict.reason, "sources": t.link() if t else ""})
+                     "verdict": verdict.verdict, "reason": verdict.reason, "sources": t.link(prefix) if t else ""})
     return pd.DataFrame(rows)
 
 
@@ -147,17 +156,17 @@ def _item_link(key: str) -> str:
     return f"[{key}]({stem}.{'png' if key.startswith('F') else 'md'})"
 
 
-def _claim_lines(c, res: Results) -> list[str]:
+def _claim_lines(c, res: Results, prefix: str = "../") -> list[str]:
     claim = next(x for x in paper.claims() if x["id"] == c["id"])
     return [f"- **{c['id']}** *Paper:* {c['claim']}.", f"  - **Verdict: {c['verdict']}** — {c['reason']}",
-            *trace.lines(claim, res, _shown(res.root))]
+            *trace.lines(claim, res, _shown(res.root), prefix)]
 
 
-def _item_section(key: str, item, claims: pd.DataFrame, res: Results) -> list[str]:
+def _item_section(key: str, item, claims: pd.DataFrame, res: Results, prefix: str = "../") -> list[str]:
     info = paper.info(key)
     lines = [f"### {title(info)}", ""]
     for _, c in claims[claims["item"] == key].iterrows():
-        lines += _claim_lines(c, res)
+        lines += _claim_lines(c, res, prefix)
     lines += ["", *[f"{line}  " for line in header_lines(item)], ""]
     if key.startswith("F"):
         lines += [f"![{info.label}]({item.stem}.png)", "", *_plotted_table(item),
@@ -182,9 +191,12 @@ def _plotted_table(item) -> list[str]:
     return [caption, "", narrow_tables(table), ""]
 
 
-def markdown(res: Results) -> str:
+def markdown(res: Results, out_dir: Path | None = None) -> str:
+    """The report's Markdown; its links are relative to ``out_dir``, the folder it is written to (None:
+    figures/ of the repository)."""
+    prefix = _repo_prefix(out_dir)
     items = build_items(res)
-    claims = ledger(items, res)
+    claims = ledger(items, res, prefix)
     counts = Counter(claims["verdict"])
     tally = ", ".join(f"{counts[k]} {k}" for k in v.VERDICTS if counts.get(k))
     criteria = v.__doc__.split("Criteria (also printed in the report", 1)[1].split("\n", 1)[1].strip("\n")
@@ -210,13 +222,13 @@ def markdown(res: Results) -> str:
         "## Tables and figures", "",
     ]
     for key in (*TABLES, *FIGURES):
-        lines += _item_section(key, items[key], claims, res)
+        lines += _item_section(key, items[key], claims, res, prefix)
     lines += ["### The progressive trial, arm by arm (Tables 12-13, Figures 1 and 6)", "", *trial.lines(res)]
     lines += ["### The size x RandAugment grid, arm by arm (Table 5)", "", *trial.family_lines(res, "size_augmentation")]
     lines += ["### Transfer, arm by arm (Tables 8-9)", "", *trial.family_lines(res, "transfer")]
     lines += ["### §3.3 Training-aware NAS", ""]
     for _, c in claims[claims["item"] == "NAS"].iterrows():
-        lines += _claim_lines(c, res)
+        lines += _claim_lines(c, res, prefix)
     lines += nas_figure.lines(res)
     lines += ["", "## Performance on this machine (`make bench`)", "", *bench_section.lines(res)]
     lines += ["", "## Where the paper and the official code disagree", ""]
@@ -266,8 +278,10 @@ def wrap(lines: list[str], width: int = WIDTH) -> list[str]:
     return out
 
 
-def html(markdown_text: str, figures_dir: Path) -> str:
-    """Render the Markdown through nbconvert (images embedded, no code cells shown)."""
+def html(markdown_text: str, figures_dir: Path, html_dir: Path | None = None) -> str:
+    """Render the Markdown through nbconvert (images embedded, no code cells shown). The Markdown's relative
+    links are relative to ``figures_dir``; in the page they are made relative to ``html_dir``, the folder
+    the page is written to (None: ``figures_dir``)."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -279,7 +293,27 @@ def html(markdown_text: str, figures_dir: Path) -> str:
     exporter = HTMLExporter(exclude_input=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(figures_dir)}})
     body = re.sub(r"(<th[^>]*>)(.*?)(</th>)", lambda h: h[1] + h[2].replace("_", "_<wbr>") + h[3], body)
+    if html_dir is not None:
+        body = re.sub(r'(<(?:a|img)\s[^>]*?(?:href|src)=")([^"]*)(")',  # images not embedded: not drawn yet
+                      lambda a: a[1] + rebase(a[2], figures_dir, html_dir) + a[3], body)
     return body.replace("</head>", HTML_STYLE + "</head>", 1)
+
+
+def rebase(href: str, source_dir: Path, target_dir: Path) -> str:
+    """A link written relative to ``source_dir``, relative to ``target_dir`` instead (anchors, absolute paths
+    and URLs unchanged)."""
+    import html as html_mod
+    import os
+    from urllib.parse import quote, unquote, urlsplit
+
+    parts = urlsplit(html_mod.unescape(href))
+    if not parts.path or parts.scheme or parts.netloc or parts.path.startswith("/"):
+        return href
+    target = Path(os.path.abspath(Path(source_dir).resolve() / unquote(parts.path)))
+    moved = quote(os.path.relpath(target, Path(target_dir).resolve()))
+    if parts.path.endswith("/"):
+        moved += "/"
+    return html_mod.escape(moved + (f"?{parts.query}" if parts.query else "") + (f"#{parts.fragment}" if parts.fragment else ""))
 
 
 # JupyterLab's style centres tables and sizes them to their widest header (paper_tpuv3_imgs_per_sec_per_core_batch32):
@@ -297,9 +331,9 @@ def write(res: Results, out_dir: Path, html_path=None) -> Path:
     bench_section.draw(res, out_dir)
     trial.write(res, out_dir)
     summary.draw(ledger(build_items(res), res), out_dir)
-    text = markdown(res)
+    text = markdown(res, out_dir)
     path = out_dir / "REPORT.md"
     atomic_write_text(path, text)
     if html_path is not None:
-        atomic_write_text(Path(html_path), html(text, out_dir))
+        atomic_write_text(Path(html_path), html(text, out_dir, Path(html_path).parent))
     return path

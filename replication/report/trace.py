@@ -61,9 +61,15 @@ class Trace:
     runs: list[str]  # run folders actually used (proxy claims), relative to the repository
 
     def link(self, prefix: str = "../") -> str:
-        """A short Markdown link for the ledger (relative to figures/)."""
+        """A short Markdown link for the ledger (``prefix``: the repository, seen from the report's folder)."""
         label = f"{len(self.runs)} runs" if self.runs else self.path.rstrip("/").rsplit("/", 1)[-1]
-        return f"[{label}]({prefix}{self.path})"
+        return f"[{label}]({href(self.path, prefix)})"
+
+
+def href(path: str, prefix: str = "../") -> str:
+    """A link to ``path`` (relative to the repository, or absolute) from the report's folder; ``prefix`` is the
+    repository seen from there ("../" from figures/)."""
+    return path if path.startswith("/") else prefix + path
 
 
 def trace(claim: dict, res: Results, shown_root: str = "results") -> Trace | None:
@@ -81,10 +87,11 @@ def trace(claim: dict, res: Results, shown_root: str = "results") -> Trace | Non
     return None
 
 
-def lines(claim: dict, res: Results, shown_root: str = "results") -> list[str]:
+def lines(claim: dict, res: Results, shown_root: str = "results", prefix: str = "../") -> list[str]:
     """The claim section's traceability lines: sources (every run folder) and the command."""
     t = trace(claim, res, shown_root)
     if t is None:
         return []
-    used = ", ".join(f"[{r.rsplit('/', 1)[-1]}](../{r})" for r in t.runs) if t.runs else f"[{t.path}](../{t.path})"
+    used = (", ".join(f"[{r.rsplit('/', 1)[-1]}]({href(r, prefix)})" for r in t.runs) if t.runs
+            else f"[{t.path}]({href(t.path, prefix)})")
     return [f"  - Sources: {used}", f"  - Regenerate: `{t.command}`"]

@@ -11,15 +11,14 @@ from __future__ import annotations
 import socket
 import sys
 import time
-import types
 from pathlib import Path
 
 import pandas as pd
 
 from replication import config as config_mod
 from replication import results
-from replication.config import merge
-from replication.study import spec as spec_mod
+from replication.config import ConfigError, merge
+from replication.study import parameters, spec as spec_mod
 
 
 def _dirs(output_dir: str = "", checkpoint_dir: str = "") -> dict:
@@ -92,28 +91,15 @@ PARAMETERS = {
     "seeds": (list, int, "a subset of the seeds ([]: the spec's)"),
     "root": (str, None, "a folder for results/ and checkpoints/ (\"\": the study's folders)"),
 }
-_NOT_PARAMETERS = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
-def check_parameters(values: dict, family: str) -> None:
+def check_parameters(values: dict, family: str) -> dict:
     """The parameters a notebook was given (its ``globals()``), before anything runs: known names,
-    the right types; a ``ValueError`` names the notebook parameter and what it expects."""
+    the right types (``papermill -p arms '[P, F]'`` is read as YAML); a ``ValueError`` names the
+    notebook parameter and what it expects. Returns {name: value}."""
     allowed = ("study", "root", "arms", "seeds") if family in ("size_augmentation", "progressive", "transfer") \
         else ("study", "root")
-    given = {k: v for k, v in values.items() if not k.startswith("_") and k not in _NOT_PARAMETERS
-             and not isinstance(v, types.ModuleType) and not callable(v)}
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
-        raise ValueError(f"notebook parameter(s) {unknown} unknown to the {family} notebook; its parameters: "
-                         f"{', '.join(allowed)}")
-    for name in allowed:
-        kind, item, text = PARAMETERS[name]
-        value = given.get(name)
-        ok = isinstance(value, kind) and (item is None or all(isinstance(v, item) and not isinstance(v, bool) for v in value))
-        if not ok:
-            expected = f"a list of {item.__name__} values" if item else f"a {kind.__name__}"
-            raise ValueError(f"notebook parameter {name}={value!r}: expected {expected} ({text}); e.g. "
-                             f"-p {name} {'[...]' if item else 'cpu' if name == 'study' else '...'}")
+    return parameters.check(values, PARAMETERS, allowed, family)
 
 
 def run_family(profile: str, family: str, arms=(), seeds=(), root: str = "", check: dict | None = None) -> pd.DataFrame:
@@ -124,8 +110,10 @@ def run_family(profile: str, family: str, arms=(), seeds=(), root: str = "", che
     static (exact counts), speed_memory (benchmarks), nas (the search). ``root`` ("": the study's
     folders) takes ``results/`` and ``checkpoints/``. ``check``: the notebook's ``globals()``,
     checked by :func:`check_parameters` first."""
-    if check is not None:
-        check_parameters(check, family)
+    if check is not None:  # the notebook's values, as checked (and read from papermill's strings)
+        values = check_parameters(check, family)
+        profile, root = values["study"], values["root"]
+        arms, seeds = values.get("arms", arms), values.get("seeds", seeds)
     output_dir, checkpoint_dir = (str(Path(root) / "results"), str(Path(root) / "checkpoints")) if root else ("", "")
     study = spec_mod.load(profile)
     fam = study.family(family)
@@ -164,6 +152,7 @@ def run_queue(profile: str, family: str = "", arms=(), seeds=(), until: float | 
     from replication import train
 
     study = spec_mod.load(profile)
+    check_selection(study, family, arms, seeds)
     done = []
     for arm, seed in study.runs():
         if (family and arm.family != family) or (arms and arm.name not in arms) or (seeds and seed not in seeds):
@@ -182,6 +171,26 @@ def run_queue(profile: str, family: str = "", arms=(), seeds=(), until: float | 
             continue
         print(f"  {done[-1]}", flush=True)
     return done
+
+
+def check_selection(study: spec_mod.Study, family: str = "", arms=(), seeds=()) -> None:
+    """A ConfigError naming the valid choices when ``family``, an arm or a seed selects none of the queue's runs."""
+    queued = study.runs()
+    families = sorted({a.family for a, _ in queued})
+    if family and family not in families:
+        raise ConfigError(f"--family {family}: not in the queue of {study.path}; families: {', '.join(families)}")
+    queued = [(a, s) for a, s in queued if not family or a.family == family]
+    where = f"family {family}" if family else "the queue"
+    names = list(dict.fromkeys(a.name for a, _ in queued))
+    unknown = [a for a in arms if a not in names]
+    if unknown:
+        raise ConfigError(f"--arms {' '.join(unknown)}: not arms of {where} in {study.path}; arms: {', '.join(names)}")
+    numbers = sorted({s for a, s in queued if not arms or a.name in arms})
+    unknown = [s for s in seeds if s not in numbers]
+    if unknown:
+        raise ConfigError(f"--seeds {' '.join(map(str, unknown))}: not seeds of {where}"
+                          f"{' (arms ' + ', '.join(arms) + ')' if arms else ''} in {study.path}; seeds: "
+                          f"{', '.join(map(str, numbers))}")
 
 
 def dataset_stats(datasets, output_dir) -> pd.DataFrame:
@@ -290,29 +299,39 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser("study", help="show a study spec's runs, or run its queue (resumable)",
                               description="The study spec replication/studies/<profile>.yaml: its runs and its queue.")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    profile = "the study spec replication/studies/<profile>.yaml: smoke, cpu or gpu"
     show = sub.add_parser("show", help="every run of the queue: arm, seed, status, and the arm's config changes")
-    show.add_argument("profile")
+    show.add_argument("profile", help=profile)
     run = sub.add_parser("run", help="train the queue in order, one run at a time; finished runs are skipped")
-    run.add_argument("profile")
+    run.add_argument("profile", help=profile)
     run.add_argument("--family", default="", help="only this family")
     run.add_argument("--arms", nargs="*", default=(), help="only these arms")
     run.add_argument("--seeds", nargs="*", type=int, default=(), help="only these seeds")
-    run.add_argument("--until", default=None, metavar="HH:MM", help="start no run after this local time")
+    run.add_argument("--until", default=None, type=clock, metavar="HH:MM",
+                     help="start no run after this local time (24-hour clock, e.g. 23:30)")
     for q in (show, run):
         q.set_defaults(func=_cli)
 
 
+def clock(text: str) -> tuple[int, int]:
+    """``HH:MM`` (24-hour clock) -> (hour, minute); an argparse type, so a bad value is a one-line usage error."""
+    import argparse
+
+    hour, _, minute = text.partition(":")
+    if not (hour.isdigit() and minute.isdigit() and len(minute) == 2 and int(hour) < 24 and int(minute) < 60):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day; write HH:MM on a 24-hour clock, e.g. 23:30")
+    return int(hour), int(minute)
+
+
 def _cli(args) -> int:
     import datetime
-
-    from replication.config import ConfigError
 
     try:
         if args.action == "show":
             return _show(spec_mod.load(args.profile))
         until = None
         if args.until:
-            hour, minute = (int(x) for x in args.until.split(":"))
+            hour, minute = args.until
             now = datetime.datetime.now()
             stop = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
             until = (stop if stop > now else stop + datetime.timedelta(days=1)).timestamp()

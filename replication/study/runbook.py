@@ -137,9 +137,33 @@ def run_batch(jobs: list[tuple[Path, Path, dict]], cwd: Path, timeout: int | Non
     return failures
 
 
+def writable_folder(folder: Path, option: str) -> Path:
+    """``folder`` (created if missing), refused with a NotebookFailure naming ``option`` when it cannot be written."""
+    import tempfile
+
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise NotebookFailure(f"{option} {folder}: cannot write there ({err.strerror or err}); give a writable "
+                              f"folder with {option}") from None
+    return Path(folder)
+
+
+def _outputs(results_dir: Path, figures_dir: Path, build_dir: Path) -> None:
+    """Before anything runs: the results folder exists, the output folders can be written."""
+    from replication.report.collect import results_folder
+
+    results_folder(results_dir, "--results")
+    writable_folder(figures_dir, "--figures")
+    writable_folder(build_dir, "--build")
+
+
 def figures(results_dir: Path, figures_dir: Path, build_dir: Path, notebooks_dir: Path = NOTEBOOKS / "figures",
             include_smoke: bool = False) -> int:
     start = time.perf_counter()
+    _outputs(results_dir, figures_dir, build_dir)
     params = {"results_dir": str(Path(results_dir).resolve()), "figures_dir": str(Path(figures_dir).resolve()),
               "include_smoke": include_smoke}
     jobs = [(nb, Path(build_dir) / "figures" / nb.name, params) for nb in sorted(Path(notebooks_dir).glob("*.ipynb"))]
@@ -162,6 +186,7 @@ def _finish(failures: list[str]) -> int:
 def report(results_dir: Path, figures_dir: Path, build_dir: Path, include_smoke: bool = False) -> int:
     from replication import report as report_mod
 
+    _outputs(results_dir, figures_dir, build_dir)
     html = Path(build_dir) / "report.html"
     path = report_mod.write_report(results_dir, figures_dir, html_path=html, include_smoke=include_smoke)
     print(f"wrote {_rel(path)} and {_rel(html)}")
@@ -244,8 +269,18 @@ def _notebooks_cli(args) -> int:
 
 
 def _cli(args) -> int:
-    if args.command == "figures":
-        return figures(args.results, args.figures, args.build, args.notebooks, args.include_smoke)
-    if args.command == "report":
-        return report(args.results, args.figures, args.build, args.include_smoke)
+    from replication.report.collect import ResultsError
+
+    try:
+        if args.command == "figures":
+            return figures(args.results, args.figures, args.build, args.notebooks, args.include_smoke)
+        if args.command == "report":
+            return report(args.results, args.figures, args.build, args.include_smoke)
+    except (NotebookFailure, ResultsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # e.g. a file of the figures folder that cannot be replaced
+        print(f"error: cannot write {err.filename or ''}: {err.strerror or err}; give writable --figures and --build "
+              "folders", file=sys.stderr)
+        return 2
     return experiments(args.profile, args.build, args.only, _pairs(args.set), args.timeout)
