@@ -91,6 +91,7 @@ class ModelConfig:
     blocks: list[str] = field(default_factory=list)  # block strings: build this architecture ('name' is its label)
     stem_channels: int = 32  # with blocks: stem and head widths
     head_channels: int = 1280
+    zero_init_last: bool = False  # start every residual block as the identity: its last BatchNorm's scale at 0
 
 
 @dataclass
@@ -153,6 +154,8 @@ class OptimConfig:
     decay_epochs: float = 2.4
     decay_rate: float = 0.97
     min_lr: float = 0.0
+    flat_fraction: float = 0.0  # with sched cosine: the LR stays at its peak for this fraction of the steps after
+                                # the warm-up, then the cosine decays it (fastai's flat-then-cosine with e.g. 0.75)
     clip_grad: float = 0.0  # 0: no clipping
 
 
@@ -167,6 +170,8 @@ class TrainConfig:
     ema_warmup: bool = False  # an EMA warm-up (short runs), by ema_warmup_rule
     ema_warmup_rule: str = "timm"  # timm: min(decay, 1 - (1 + n)^(-2/3)) | tf: min(decay, (1 + n) / (10 + n)), the
                                    # official code's (TF ExponentialMovingAverage with num_updates)
+    ema_horizon: float = 0.0  # >0: the EMA's time constant as a fraction of the run's optimizer steps, the decay
+                              # 1 - 1 / (horizon x steps) (replaces ema_decay's value; 0: ema_decay as given)
     ema_batch: int = 0  # >0: the decay is for this global batch; at another one it runs decay ** (batch / ema_batch)
                         # (the same averaging horizon in images); 0: ema_decay as given at any batch
     grad_accum_steps: int = 1  # micro-batches per optimizer step (Accelerate); global batch = batch x processes x this
@@ -444,6 +449,10 @@ def validate(cfg: Config) -> None:
     need(o.lr > 0, "optim.lr", o.lr, "use a positive learning rate")
     need(o.lr_base_batch >= 0, "optim.lr_base_batch", o.lr_base_batch, "use 0 (absolute lr) or e.g. 256")
     need(o.sched in ("step", "cosine", "constant"), "optim.sched", o.sched, "choose step, cosine or constant")
+    need(0 <= o.flat_fraction < 1 and (o.flat_fraction == 0 or o.sched == "cosine"), "optim.flat_fraction",
+         o.flat_fraction, "use a fraction in [0, 1) of the steps after the warm-up, with optim.sched=cosine")
+    need(0 <= t.ema_horizon <= 1 and not (t.ema_horizon and t.ema_batch), "train.ema_horizon", t.ema_horizon,
+         "use 0 (train.ema_decay as given) or a fraction of the run's steps in (0, 1], e.g. 0.1; not with train.ema_batch")
     need(o.decay_epochs > 0 and 0 < o.decay_rate <= 1, "optim.decay_epochs/decay_rate", (o.decay_epochs, o.decay_rate),
          "use decay_epochs > 0 and decay_rate in (0, 1]")
     need(0 <= t.label_smoothing < 1, "train.label_smoothing", t.label_smoothing, "use a value in [0, 1)")

@@ -89,6 +89,9 @@ def build_model(cfg: Config, num_classes: int) -> torch.nn.Module:
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.momentum = cfg.model.bn_momentum
+    if cfg.model.zero_init_last and not models.zero_init_last_bn(model):
+        raise config_mod.ConfigError(f"model.zero_init_last=true: {cfg.model.name} has no residual block that says so "
+                                     "(a `has_skip` attribute, as ours and timm's EfficientNets have); set it to false")
     if cfg.model.init_checkpoint:
         # transfer: every tensor whose shape fits, except the classifier: the new task's classes start from a
         # fresh head even when their number fits (Imagenette's 10 classes -> CIFAR-10's 10)
@@ -147,12 +150,29 @@ def epoch_steps(cfg: Config, epoch: int, steps_per_epoch: int) -> int:
     return max(0, min(steps_per_epoch, total - epoch * steps_per_epoch))
 
 
+class FlatCosineLRScheduler(CosineLRScheduler):
+    """timm's cosine schedule (warm-up first) with the peak held for ``flat_t`` steps before the decay."""
+
+    def __init__(self, optimizer, flat_t: int, **kwargs):
+        self.flat_t = flat_t
+        super().__init__(optimizer, **kwargs)
+
+    def _get_lr(self, t: int):
+        if t < self.warmup_t:
+            return super()._get_lr(t)
+        if t < self.warmup_t + self.flat_t:
+            return list(self.base_values)
+        return super()._get_lr(t - self.flat_t)
+
+
 def build_scheduler(cfg: Config, optimizer, steps_per_epoch: int):
     o, (_, total) = cfg.optim, run_length(cfg, steps_per_epoch)
     warmup = int(round(o.warmup_epochs * steps_per_epoch))
     common = dict(warmup_t=warmup, warmup_lr_init=0.0, t_in_epochs=False)
     if o.sched == "cosine":
-        return CosineLRScheduler(optimizer, t_initial=max(1, total - warmup), lr_min=o.min_lr, warmup_prefix=True, **common)
+        flat = int(round(o.flat_fraction * max(0, total - warmup)))
+        cosine = dict(t_initial=max(1, total - warmup - flat), lr_min=o.min_lr, warmup_prefix=True, **common)
+        return FlatCosineLRScheduler(optimizer, flat, **cosine) if flat else CosineLRScheduler(optimizer, **cosine)
     decay = o.decay_epochs * steps_per_epoch if o.sched == "step" else float("inf")
     # the staircase counts from step 0, as the official code's exponential_decay does (timm's default,
     # warmup_prefix=True, would count from the end of the warm-up: 6.3 % higher after a 5-epoch warm-up)
@@ -171,14 +191,19 @@ def build_mixup(cfg: Config, num_classes: int) -> Mixup:
                  label_smoothing=cfg.train.label_smoothing, num_classes=num_classes)
 
 
-def ema_decay(cfg: Config, global_batch: int) -> float:
+def ema_decay(cfg: Config, global_batch: int, total_steps: int = 0) -> float:
     """``train.ema_decay``, or with ``train.ema_batch`` the decay with the same horizon in images at ``global_batch``:
-    ``decay ** (global_batch / ema_batch)`` (0.9999 at 4096 is 0.999975 at 1024)."""
+    ``decay ** (global_batch / ema_batch)`` (0.9999 at 4096 is 0.999975 at 1024), or with ``train.ema_horizon`` the
+    decay whose time constant is that fraction of the run's ``total_steps``: ``1 - 1 / (horizon x steps)``."""
     t = cfg.train
+    if t.ema_horizon and t.ema_decay:
+        if total_steps < 1:
+            raise ValueError("train.ema_horizon needs the run's number of optimizer steps")
+        return max(0.0, 1 - 1 / (t.ema_horizon * total_steps))
     return t.ema_decay ** (global_batch / t.ema_batch) if t.ema_batch else t.ema_decay
 
 
-def build_ema(cfg: Config, model, global_batch: int) -> ModelEmaV3 | None:
+def build_ema(cfg: Config, model, global_batch: int, total_steps: int = 0) -> ModelEmaV3 | None:
     """timm's ModelEmaV3 (``None`` without ``train.ema_decay``). Warm-up (``train.ema_warmup``) by
     ``train.ema_warmup_rule``: timm's own, or ``tf``: the official code's min(decay, (1 + n) / (10 + n)) at
     optimizer step n. timm's warm-up is 1 - (1 + s / gamma) ** -power with s = step - update_after_step - 1;
@@ -186,7 +211,7 @@ def build_ema(cfg: Config, model, global_batch: int) -> ModelEmaV3 | None:
     t = cfg.train
     if not t.ema_decay:
         return None
-    decay = ema_decay(cfg, global_batch)
+    decay = ema_decay(cfg, global_batch, total_steps)
     if t.ema_warmup and t.ema_warmup_rule == "tf":
         return ModelEmaV3(model, decay=decay, use_warmup=True, warmup_gamma=9.0, warmup_power=1.0, update_after_step=-2)
     return ModelEmaV3(model, decay=decay, use_warmup=t.ema_warmup)
@@ -202,7 +227,7 @@ def sync_batchnorm(cfg: Config, model, num_processes: int, device_type: str):
     return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
-def describe(cfg: Config, num_processes: int) -> str:
+def describe(cfg: Config, num_processes: int, total_steps: int = 0) -> str:
     """The line a run prints at start: global batch, peak LR and the EMA that runs."""
     t, d = cfg.train, cfg.data
     batch = d.batch_size * num_processes * t.grad_accum_steps
@@ -210,7 +235,9 @@ def describe(cfg: Config, num_processes: int) -> str:
             f"{t.grad_accum_steps} accumulation step(s); peak lr {peak_lr(cfg, batch):.6g}")
     if not t.ema_decay:
         return text + "; no EMA"
-    text += f"; EMA decay {ema_decay(cfg, batch):.6g}"
+    text += f"; EMA decay {ema_decay(cfg, batch, total_steps):.6g}"
+    if t.ema_horizon:
+        text += f" (time constant {t.ema_horizon:g} of the run's {total_steps} steps)"
     if t.ema_batch:
         text += f" ({t.ema_decay:g} at batch {t.ema_batch}, adjusted to {batch})"
     warm = {"tf": "TF warm-up min(decay, (1 + n) / (10 + n))", "timm": "timm warm-up"}[t.ema_warmup_rule]

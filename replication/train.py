@@ -37,8 +37,8 @@ from replication import config as config_mod
 from replication import data, models, progressive, results
 from replication.config import Config, ConfigError
 from replication.recipe import (EpochShuffle, base_dataset, build_ema, build_mixup, build_model, build_optimizer,
-                                build_scheduler, describe, epoch_steps, eval_transform, limit_dataset, set_mixup,
-                                sync_batchnorm, train_transform, with_run_length)
+                                build_scheduler, describe, epoch_steps, eval_transform, limit_dataset, run_length,
+                                set_mixup, sync_batchnorm, train_transform, with_run_length)
 
 
 def _loader(ds, batch_size, sampler, cfg: Config, accelerator, drop_last):
@@ -306,11 +306,12 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
                           "lower the batch size")
     given, cfg = cfg, with_run_length(cfg, steps)  # train.total_steps: the epochs that hold them
     plan, t = progressive.plan(cfg), cfg.train
-    accelerator.print(describe(cfg, accelerator.num_processes))
+    total_steps = run_length(cfg, steps)[1]
+    accelerator.print(describe(cfg, accelerator.num_processes, total_steps))
 
     set_seed(cfg.seed)  # same initial weights on every process
     model = build_model(cfg, num_classes).to(accelerator.device)
-    ema = build_ema(cfg, model, global_batch)
+    ema = build_ema(cfg, model, global_batch, total_steps)
     model = sync_batchnorm(cfg, model, accelerator.num_processes, accelerator.device.type)
     optimizer = build_optimizer(cfg, model, global_batch)
     model, optimizer = accelerator.prepare(model, optimizer)

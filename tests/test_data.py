@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -42,6 +43,8 @@ def test_paper_table9_counts_are_in_the_manifests():
     (lambda r: r["sources"][0].update(kind="ftp"), "kind 'ftp' is not one of"),
     (lambda r: r["sources"][0]["files"][0].update(sha256="abc"), "malformed sha256"),
     (lambda r: r["sources"][0].update(layout="zip-of-pngs"), "layout 'zip-of-pngs'"),
+    (lambda r: r["tuning"].update(fraction=1.5), "tuning: fraction must be in"),
+    (lambda r: r["tuning"].update(rest="train"), "tuning: rest 'train' must be a split"),
 ])
 def test_bad_manifest_names_file_and_key(fake_env, edit, message):
     path = fake_env.manifests / "imagenette.yaml"
@@ -56,8 +59,23 @@ def test_bad_manifest_names_file_and_key(fake_env, edit, message):
 def test_unknown_dataset_and_split():
     with pytest.raises(DataError, match="unknown dataset 'imagenet22k'.*Known datasets: .*imagenet21k"):
         get_dataset("imagenet22k", "train")
-    with pytest.raises(DataError, match="has no split 'minival'; its splits are"):
-        get_dataset("imagenette_tiny", "minival")
+    with pytest.raises(DataError, match="has no split 'holdout'; its splits are"):
+        get_dataset("imagenette_tiny", "holdout")
+
+
+def test_the_tuning_minival_is_class_balanced_seeded_and_leaves_train_whole():
+    from replication.data import tuning_holdout
+
+    train, minival, rest = (get_dataset("imagenette_tiny", s) for s in ("train", "minival", "train_tune"))
+    assert (len(train), len(minival), len(rest)) == (320, 30, 290)
+    assert np.bincount(minival.targets).tolist() == [3] * 10  # 10 % of each class's 32
+    paths = {split: {p for p, _ in ds.samples} for split, ds in (("train", train), ("minival", minival), ("rest", rest))}
+    assert not paths["minival"] & paths["rest"] and paths["minival"] | paths["rest"] == paths["train"]
+    assert [p for p, _ in get_dataset("imagenette_tiny", "minival").samples] == [p for p, _ in minival.samples]
+    targets = [0] * 50 + [1] * 7 + [2] * 20
+    held = tuning_holdout(targets, 0.1, seed=0)
+    assert np.bincount(np.asarray(targets)[held]).tolist() == [5, 1, 2]
+    assert held.tolist() == tuning_holdout(targets, 0.1, seed=0).tolist() != tuning_holdout(targets, 0.1, seed=1).tolist()
 
 
 # ---- the bundled tiny dataset and transforms ----------------------------------------------------
@@ -198,7 +216,7 @@ def test_corrupt_jpeg_inside_dataset(fake_env):
     ds = get_dataset("imagenette", "train")
     with pytest.raises(DataError, match=r"n03/x.JPEG: cannot decode this image.*data prepare imagenette --force"):
         ds[3]
-    fake_env.patch("imagenette", splits={"train": 10, "eval": 10, "val": 10})
+    fake_env.patch("imagenette", splits={"train": 10, "eval": 10, "val": 10, "minival": 0, "train_tune": 10})
     with pytest.raises(DataError, match="n03/x.JPEG: cannot decode"):
         verify("imagenette", images=True)
 

@@ -2,6 +2,7 @@
 evaluation and RandAugment, total steps, gradient accumulation, `config show` and the recipe table."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -260,3 +261,50 @@ def test_batched_normalization_gives_the_per_image_values_bit_for_bit():
         assert torch.equal(out, torch.stack([per_image(img) for img in images]))
         assert batched.finish(out) is out  # a float batch (synthetic data) passes through
     assert data.train_transform(24, cutout=True, batched=True).finish is None  # cutout erases after normalizing
+
+
+def test_flat_then_cosine_holds_the_peak_then_decays_to_the_minimum():
+    cfg = C.load(PROGRESSIVE, ["profile=smoke", "optim.sched=cosine", "optim.warmup_epochs=1", "optim.flat_fraction=0.5",
+                               "optim.lr=0.01", "optim.lr_base_batch=0", "train.epochs=5", "optim.min_lr=0.0001"])
+    steps = 10  # per epoch: 10 warm-up steps, then 40: 20 flat and 20 of cosine
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
+    sched = recipe.build_scheduler(cfg, opt, steps)
+    lrs = []
+    for t in range(50):
+        sched.step_update(t)
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[0] == 0 and 0 < lrs[5] < 0.01  # warm-up
+    assert lrs[10:30] == [pytest.approx(0.01)] * 20  # flat at the peak
+    assert all(a > b for a, b in zip(lrs[30:49], lrs[31:50])) and lrs[49] == pytest.approx(0.0001, abs=2e-4)
+    plain = recipe.build_scheduler(C.load(PROGRESSIVE, ["profile=smoke", "optim.sched=cosine", "train.epochs=5"]), opt, 10)
+    assert not isinstance(plain, recipe.FlatCosineLRScheduler)
+    with pytest.raises(C.ConfigError, match="optim.flat_fraction"):
+        C.load(PROGRESSIVE, ["profile=smoke", "optim.sched=step", "optim.flat_fraction=0.5"])
+
+
+def test_an_ema_horizon_is_a_fraction_of_the_runs_steps():
+    cfg = C.load(PROGRESSIVE, ["profile=smoke", "train.ema_horizon=0.1"])
+    assert recipe.ema_decay(cfg, 64, total_steps=2000) == pytest.approx(1 - 1 / 200)
+    assert "time constant 0.1 of the run's 2000 steps" in recipe.describe(cfg, 1, 2000)
+    with pytest.raises(ValueError, match="number of optimizer steps"):
+        recipe.ema_decay(cfg, 64)
+    with pytest.raises(C.ConfigError, match="train.ema_horizon"):
+        C.load(PROGRESSIVE, ["profile=smoke", "train.ema_horizon=0.1", "train.ema_batch=4096"])
+
+
+def test_zero_init_last_makes_every_residual_block_start_as_the_identity():
+    import torchvision
+
+    from replication import models
+
+    cfg = C.load(PROGRESSIVE, ["profile=smoke", "model.zero_init_last=true"])
+    for name in ("efficientnetv2_b0", "efficientnet_b0"):
+        model = recipe.build_model(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=name)), 10)
+        blocks = [m for m in model.modules() if getattr(m, "has_skip", False) is True]
+        assert blocks, name
+        if hasattr(blocks[0], "project"):  # ours: the block is exactly the identity at initialization
+            x = torch.randn(2, blocks[0].project.conv.out_channels, 8, 8)
+            assert torch.equal(blocks[0].eval()(x), x)
+    assert models.zero_init_last_bn(torchvision.models.resnet18()) == 0
+    with pytest.raises(C.ConfigError, match="model.zero_init_last=true: .* no residual block"):
+        recipe.build_model(C.load(PROGRESSIVE, ["profile=smoke", "model.zero_init_last=true", "model.name=resnet50"]), 10)

@@ -68,6 +68,16 @@ def _holdout(manifest: Manifest, samples_len: int) -> np.ndarray:
     return np.random.default_rng(h["seed"]).permutation(samples_len)[:count]
 
 
+def tuning_holdout(targets, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a class-balanced minival: ``round(fraction x n_c)`` images of every class c, drawn
+    with ``seed`` (one generator, classes in order); the rest of 'train' is what a tuning run trains on."""
+    targets = np.asarray(targets)
+    rng = np.random.default_rng(seed)
+    picked = [rng.permutation(np.flatnonzero(targets == c))[:round(fraction * (targets == c).sum())]
+              for c in np.unique(targets)]
+    return np.sort(np.concatenate(picked))
+
+
 SYNTHETIC = "synthetic"  # not a manifest: random tensors for benchmarks (datasets.SyntheticDataset)
 
 
@@ -82,13 +92,17 @@ def get_dataset(name: str, split: str, transform=None, allow_download: bool | No
     if split not in manifest.splits:
         raise DataError(f"dataset '{name}' has no split '{split}'; its splits are {sorted(manifest.splits)}.")
     root, source = prepare(name, allow_download)
-    h = manifest.holdout
+    h, tune = manifest.holdout, manifest.tuning
     carved = h is not None and split in ("train", h["split"])
-    ds = read_split(manifest, source, root, "train" if carved else split)
-    if carved:
-        held = set(_holdout(manifest, len(ds.samples)).tolist())
-        keep = (lambda i: i in held) if split == h["split"] else (lambda i: i not in held)
-        ds.samples = [s for i, s in enumerate(ds.samples) if keep(i)]
+    tuning = tune is not None and split in (tune["split"], tune["rest"])
+    ds = read_split(manifest, source, root, "train" if carved or tuning else split)
+    if carved or tuning:
+        if carved:
+            held = set(_holdout(manifest, len(ds.samples)).tolist())
+        else:
+            held = set(tuning_holdout([t for _, t in ds.samples], tune["fraction"], tune["seed"]).tolist())
+        inside = split == (h["split"] if carved else tune["split"])
+        ds.samples = [s for i, s in enumerate(ds.samples) if (i in held) == inside]
     ds.transform = transform
     if isinstance(ds, ImageFileDataset):
         ds.name = name

@@ -69,6 +69,7 @@ class Manifest:
     homepage: str = ""
     used_for: str = ""
     holdout: dict | None = None  # {split, count, seed, fraction_if_small}: carved out of 'train'
+    tuning: dict | None = None  # {split, rest, fraction, seed}: a class-balanced minival beside a whole 'train'
 
 
 def _require(d: dict, key: str, kind, where: str):
@@ -121,6 +122,22 @@ def _parse_holdout(raw, where: str) -> dict | None:
     return dict(raw)
 
 
+def _parse_tuning(raw, where: str, splits: dict) -> dict | None:
+    """``tuning: {split: minival, rest: train_tune, fraction: 0.1, seed: 0}``: ``split`` holds ``fraction`` of
+    every class of 'train' (drawn with ``seed``), ``rest`` the others; 'train' itself stays whole."""
+    if raw is None:
+        return None
+    where = f"{where} tuning"
+    for key, kind in (("split", str), ("rest", str), ("fraction", float), ("seed", int)):
+        _require(raw, key, kind, where)
+    if not 0 < raw["fraction"] < 1:
+        raise DataError(f"{where}: fraction must be in (0, 1), got {raw['fraction']}.")
+    for key in ("split", "rest"):
+        if raw[key] not in splits or raw[key] == "train":
+            raise DataError(f"{where}: {key} '{raw[key]}' must be a split listed under 'splits' (not 'train').")
+    return dict(raw)
+
+
 def load_manifest(name_or_path: str | Path) -> Manifest:
     """Load and validate a manifest by dataset name (``imagenette``) or by file path."""
     path = Path(name_or_path)
@@ -153,7 +170,8 @@ def load_manifest(name_or_path: str | Path) -> Manifest:
     return Manifest(name=name, title=str(raw.get("title", name)), task=task, num_classes=num_classes,
                     splits=dict(splits), sources=sources, path=path, license=str(raw.get("license", "")),
                     homepage=str(raw.get("homepage", "")), used_for=str(raw.get("used_for", "")),
-                    holdout=_parse_holdout(raw.get("holdout"), where))
+                    holdout=_parse_holdout(raw.get("holdout"), where),
+                    tuning=_parse_tuning(raw.get("tuning"), where, dict(splits)))
 
 
 def list_datasets() -> list[str]:

@@ -4,7 +4,7 @@
     model = create_model("efficientnetv2_s", num_classes=10)
 """
 from .registry import (NOT_BUILDABLE, REGISTRY, ModelEntry, create_for_size, create_model, list_models,
-                       model_info, set_dropout)
+                       model_info, set_dropout, zero_init_last_bn)
 
 __all__ = ["ModelEntry", "REGISTRY", "NOT_BUILDABLE", "create_model", "create_for_size", "list_models",
-           "model_info", "set_dropout"]
+           "model_info", "set_dropout", "zero_init_last_bn"]

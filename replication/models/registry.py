@@ -136,6 +136,19 @@ def create_for_size(name: str, image_size: int, num_classes: int = 1000, **overr
     return create_model(name, num_classes=num_classes, **overrides)
 
 
+def zero_init_last_bn(model: nn.Module) -> int:
+    """Zero the scale of the last BatchNorm in every residual block (a module whose ``has_skip`` is true: ours
+    and timm's EfficientNet blocks), so each block starts as the identity; returns how many were set."""
+    count = 0
+    for block in model.modules():
+        if getattr(block, "has_skip", False) is True:
+            norms = [m for m in block.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+            if norms:
+                nn.init.zeros_(norms[-1].weight)
+                count += 1
+    return count
+
+
 def set_dropout(model: nn.Module, p: float) -> None:
     """Change the dropout before the classifier in place (no rebuild), for ours and timm models."""
     if not 0.0 <= p <= 1.0:

@@ -381,6 +381,9 @@ def profile_section(b: Bench) -> list[dict]:
         torch.set_num_threads(cfg.train.threads)
     ds = data.get_dataset(cfg.data.dataset, cfg.data.train_split)
     ds.cache_decoded, ds.cache_short_side = cfg.data.cache_decoded, cfg.data.cache_short_side
+    if ds.cache_decoded:  # warm, as in a run after its first epoch: the input phase is augmentation, not decoding
+        for i in range(len(ds)):
+            ds.load_image(i)
     rows = []
     for stage in progressive.plan(progressive.resolve(cfg)).stages:
         ds.transform = train_transform(cfg, stage)
