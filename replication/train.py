@@ -194,9 +194,11 @@ def check_resources(cfg: Config) -> None:
                           f"{'did you mean ' + ', '.join(close) + '?' if close else 'see python -m replication models'}")
     from timm.optim import list_optimizers
 
-    if cfg.optim.name not in list_optimizers():
-        close = difflib.get_close_matches(cfg.optim.name, list_optimizers(), n=3)
-        raise ConfigError(f"optim.name={cfg.optim.name!r} is not a timm optimizer; try {', '.join(close) or 'rmsproptf or adamw'}")
+    base = cfg.optim.name.removeprefix("lookahead_")  # timm wraps any optimizer in Lookahead (e.g. fastai's Ranger)
+    if base not in list_optimizers():
+        close = difflib.get_close_matches(base, list_optimizers(), n=3)
+        raise ConfigError(f"optim.name={cfg.optim.name!r} is not a timm optimizer (optionally lookahead_<name>); try "
+                          f"{', '.join(close) or 'rmsproptf or adamw'}")
     if cfg.model.init_checkpoint and not os.path.isfile(cfg.model.init_checkpoint):
         raise ConfigError(f"model.init_checkpoint={cfg.model.init_checkpoint!r} does not exist; give the path of a .pt file")
     for split in (cfg.data.train_split, cfg.data.eval_split):

@@ -191,3 +191,15 @@ def test_study_help_explains_the_profile(capsys):
         with pytest.raises(SystemExit):
             main(["study", action, "--help"])
         assert "the study spec replication/studies/<profile>.yaml: smoke, cpu or gpu" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_tuning_family_reads_only_the_minival_and_declares_its_rule_and_gate():
+    study = spec.load("cpu")
+    tuning = study.family("tuning")
+    assert tuning.experiment == "t30_tuning" and len(tuning.arms) >= 4
+    for arm in tuning.arms.values():
+        cfg = study.config(arm, 0)
+        assert (cfg.data.train_split, cfg.data.eval_split) == ("train_tune", "minival")  # never the val set
+        assert cfg.schedule.mode == "fixed" and cfg.schedule.image_size == (128, 128)
+    knobs = spec.knobs("cpu", "tuning")
+    assert "Finalists" in knobs["rule"] and "80.0 %" in knobs["gate"] and knobs["gate_epochs"] <= 20

@@ -503,3 +503,9 @@ def test_random_resize_per_batch_sets_size_and_regularization(tmp_path, one_thre
     assert len(calls) == 8 and len(set(sizes)) > 1 and all(32 <= s <= 64 and s % 8 == 0 for s in sizes)
     for size, drop in calls:  # dropout follows the drawn size: 0.1 at 32 px ... 0.3 at 64 px
         assert drop == pytest.approx(0.1 + 0.2 * (size - 32) / 32)
+
+
+def test_any_timm_optimizer_may_be_wrapped_in_lookahead():
+    train.check_resources(C.load(CONFIG, ["profile=smoke", "optim.name=lookahead_radamw"]))  # fastai's Ranger
+    with pytest.raises(C.ConfigError, match=r"optim.name='lookahead_nope' is not a timm optimizer \(optionally lookahead_"):
+        train.check_resources(C.load(CONFIG, ["profile=smoke", "optim.name=lookahead_nope"]))

@@ -22,7 +22,7 @@ from replication.config import ConfigError
 # family -> its experiment folder under results/ (and checkpoints/); the report reads these
 EXPERIMENTS = {
     "static": "static", "speed_memory": "bench", "size_augmentation": "t05_size_aug", "progressive": "t12_progressive",
-    "transfer": "t08_transfer", "nas": "nas", "precision": "precision_check",
+    "transfer": "t08_transfer", "nas": "nas", "precision": "precision_check", "tuning": "t30_tuning",
 }
 ARM_KEYS = ("config", "seeds", "init_from", "pending", "note")
 
