@@ -740,3 +740,24 @@ def test_the_written_report_links_its_tables_and_the_repository_from_any_folder(
         assert {p.name for p in ours if p.is_file()} >= {"table01.md", "table06.csv"}
         others = [p for p in resolved if p.parent != figures]
         assert REPO / "replication" / "progressive.py" in others and all(p.exists() for p in others), others
+
+
+def test_the_summary_sorts_claims_by_evidence_kind_and_names_every_training_verdict():
+    import pandas as pd
+
+    from replication.report import summary
+
+    claims = pd.DataFrame([
+        ("C01", "exact", v.REPRODUCED), ("C05", "exact", v.PARTIALLY), ("C06", "measured here", v.NOT_REPRODUCED),
+        ("C11", "measured here", v.PARTIALLY), ("C18", "proxy", v.REPRODUCED), ("C21", "proxy", v.PARTIALLY),
+        ("C22", "proxy", v.NOT_REPRODUCED), ("C23", "proxy", v.INCONCLUSIVE), ("C28", "proxy", v.FEW_SEEDS),
+    ], columns=["id", "evidence", "verdict"]).assign(reason="")
+    text = summary.lines(claims)
+    counts = next(line for line in text if "Counts partially / not reproduced" in line)
+    assert counts.endswith(": C05 / none.")  # proxy claims C21 / C22 are not counts
+    speed = next(line for line in text if "Speed and memory" in line)
+    assert "same direction, other size" not in speed and "weaker rank correlation" in speed and "C11" in speed
+    training = next(line for line in text if "Training claims" in line)
+    assert "reproduced: C18;" in training and "partially: C21;" in training and "not reproduced: C22;" in training
+    assert "inconclusive: C23;" in training and "fewer than 3 seeds per arm (C28)" in training
+    assert "over at least" not in training  # not every training claim has 3 seeds
