@@ -143,11 +143,11 @@ def test_the_summary_keeps_speed_verdicts_apart_from_exact_matches():
     lines = summary.lines(claims)
     exact = next(x for x in lines if "Exact matches" in x)
     assert exact.endswith(": C01.")
-    partial = next(x for x in lines if "Partially / not reproduced" in x)
+    partial = next(x for x in lines if "Counts partially / not reproduced" in x)
     assert partial.endswith(": C10 / none.")
     speed = next(x for x in lines if "Speed and memory" in x)
     assert "(3 claims)" in speed and "measured: 2" in speed and measured.CPU in speed
-    assert "as the paper's: C11;" in speed and "other size: C06;" in speed
+    assert "as the paper's: C11;" in speed and "the ledger says which): C06;" in speed
 
 
 def test_table11_notes_a_model_timed_at_another_batch(tmp_path):
