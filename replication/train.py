@@ -554,7 +554,7 @@ def _restore(path, accelerator, model, optimizer, ema) -> dict:
         rng = own["rng"]
     results.set_rng_state(rng)
     return {"epoch": ckpt["epoch"], "global_step": ckpt["global_step"], "history": ckpt["history"],
-            "resumed": ckpt["resumed"] + 1, "identity": ckpt.get("identity")}
+            "resumed": ckpt["resumed"] + 1}
 
 
 _FINAL = ("train_loss", "val_loss", "val_top1", "val_top5", "ema_loss", "ema_top1", "ema_top5")
