@@ -314,14 +314,19 @@ def _cpu_name() -> str:
     return platform.processor()
 
 
+OUTPUT_FOLDERS = ("results", "figures")  # what the project writes: a change there is a record, not the code that ran
+
+
 def git_commit() -> str:
-    """HEAD of the repository (with ``-dirty`` if tracked files changed), or ``unknown``."""
+    """HEAD of the repository (with ``-dirty`` if tracked files other than the project's outputs,
+    ``OUTPUT_FOLDERS``, changed), or ``unknown``."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        outputs = [f":(exclude){folder}" for folder in OUTPUT_FOLDERS]
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *outputs],
+                               cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
         return head.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -174,10 +174,16 @@ def _nas(root: Path, accuracies, reference_seeds: int):
         (folder / "summary.json").write_text(json.dumps(summary))
 
 
-def test_nas_ranking_near_chance_is_inconclusive(tmp_path):
-    _nas(tmp_path, [0.11 + 0.012 * i for i in range(11)], reference_seeds=1)  # 11-23 %, chance 10 %
+def test_nas_ranking_near_chance_is_not_testable_at_this_scale(tmp_path):
+    _nas(tmp_path, [0.11 + 0.012 * i for i in range(11)], reference_seeds=3)  # 11-23 %, chance 10 %
     verdict = _verdict("C28", collect.Results(tmp_path))
-    assert verdict.verdict == v.INCONCLUSIVE and "chance" in verdict.reason
+    assert verdict.verdict == v.NOT_TESTABLE_SCALE and "1.7x chance" in verdict.reason
+
+
+def test_nas_ranking_that_learned_with_one_reference_seed_is_not_judged(tmp_path):
+    _nas(tmp_path, [0.5 + 0.02 * i for i in range(11)], reference_seeds=1)
+    verdict = _verdict("C28", collect.Results(tmp_path))
+    assert verdict.verdict == v.FEW_SEEDS and "1 seed(s)" in verdict.reason
 
 
 def test_nas_ranking_that_learned_is_judged(tmp_path):

@@ -77,6 +77,15 @@ def _write_spec(tmp_path, monkeypatch, raw: dict) -> None:
     ({"families": {"progresive": {}}}, "unknown family 'progresive'"),
     ({"queue": [{"progressive": {"arms": ["Z"]}}]}, "queue names arms \\['Z'\\]"),
     ({"extra": 1}, "unknown top-level keys"),
+    ({"gates": {"g": {"proxy": "p", "declared": "d", "judges": ["C22"]}}}, "gate g: give proxy, declared, judges"),
+    ({"gates": {"g": {"proxy": "p", "declared": "d", "judges": [], "checks": {"G1": {"kind": "at_most", "what": "w"}}}}},
+     "gate g: check G1 needs kind \\(at_least, ratio_at_least, no_worse\\)"),
+    ({"gates": {"g": {"proxy": "p", "declared": "d", "judges": [],
+                      "checks": {"G2": {"kind": "no_worse", "arms": ["progressive/A"], "margin": 1, "what": "w"}}}}},
+     "gate g: check G2 compares two arms"),
+    ({"gates": {"g": {"proxy": "p", "declared": "d", "judges": [],
+                      "checks": {"G1": {"kind": "at_least", "arm": "progressive/Q", "value": 80, "what": "w"}}}}},
+     "has no arm 'Q'"),
 ])
 def test_a_broken_spec_is_refused_naming_the_place(tmp_path, monkeypatch, edit, needle):
     raw = {"trainer": {"data": {"dataset": "imagenette_tiny"}}, "families": {"progressive": {"arms": {}}}, "queue": []}

@@ -14,7 +14,7 @@ from pathlib import Path
 from replication import paper
 from replication.results import atomic_write_text
 from replication.report import TABLES, FIGURES, build_items, checks
-from replication.report import bench_section, design, nas_figure, recipe_table, summary, trace, trial
+from replication.report import bench_section, design, disclosure, gates, nas_figure, recipe_table, summary, trace, trial
 from replication.report import verdicts as v
 from replication.report.collect import Results
 from replication.report.items import header_lines, markdown_table, narrow_tables, title
@@ -204,6 +204,7 @@ def markdown(res: Results, out_dir: Path | None = None) -> str:
         "# EfficientNetV2 (Tan & Le, ICML 2021): replication report", "",
         *(["> **Warning: this rendering includes smoke-profile runs (tiny tests). They are not evidence.**", ""]
           if res.include_smoke else []),
+        "## Findings", "", *summary.findings(claims, res), "",
         "## Summary", "", *summary.lines(claims), "",
         f"![Claims by evidence kind and verdict]({summary.STEM}.png)", "",
         f"**Claims:** {len(claims)} — {tally}.", "",
@@ -218,6 +219,7 @@ def markdown(res: Results, out_dir: Path | None = None) -> str:
         "(last section). Runs of the `smoke` profile are never counted.", "",
         "## Verdict criteria", "", "```", criteria, "```", "",
         "## The cpu study, declared before its runs", "", *design.lines(),
+        "## Validity gates of the proxies", "", *gates.lines(res),
         "## Claims ledger", "", _ledger_table(claims), "",
         "## Tables and figures", "",
     ]
@@ -226,6 +228,10 @@ def markdown(res: Results, out_dir: Path | None = None) -> str:
     lines += ["### The progressive trial, arm by arm (Tables 12-13, Figures 1 and 6)", "", *trial.lines(res)]
     lines += ["### The size x RandAugment grid, arm by arm (Table 5)", "", *trial.family_lines(res, "size_augmentation")]
     lines += ["### Transfer, arm by arm (Tables 8-9)", "", *trial.family_lines(res, "transfer")]
+    lines += ["### Tuning the second proxy, every run (issue 30)", "",
+              "Each tuning run trains on Imagenette train without its minival and is scored on the minival (947 images, "
+              "10 % of every class of train); the validation set is never read. The selection rule is the tuning "
+              "family's in the study section above.", "", *trial.family_lines(res, "tuning")]
     lines += ["### §3.3 Training-aware NAS", ""]
     for _, c in claims[claims["item"] == "NAS"].iterrows():
         lines += _claim_lines(c, res, prefix)
@@ -236,6 +242,10 @@ def markdown(res: Results, out_dir: Path | None = None) -> str:
     lines += ["", "Which rule each profile follows (read from `replication/studies/*.yaml`):", "", _profiles_table(), ""]
     lines += ["### The recipe, setting by setting", "", *recipe_table.lines()]
     lines += ["## Third-party evidence: the released weights on ImageNet", "", *summary.third_party_lines(), ""]
+    lines += ["## Limitations", "", *disclosure.limitations_lines(res), *disclosure.deviations_lines(res), ""]
+    lines += ["## Compute", "", *disclosure.compute_lines(res)]
+    lines += ["## Data", "", "Which archive the runs read (`data_manifests/`; the mirrors are not the official archives, "
+              "and their checksums are verified before use):", "", *disclosure.data_lines(res), ""]
     lines += ["## Still missing measured values", ""]
     for key in (*TABLES, *FIGURES):
         for what in items[key].missing:

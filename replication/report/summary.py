@@ -15,7 +15,7 @@ STEM = "figure_verdicts"
 KINDS = ("exact", "measured here", "proxy", "none")
 COLOURS = {v.REPRODUCED: "#1a9850", v.RELEASE: "#66bd63", v.IMPLEMENTED: "#a6d96a", v.WHERE_CHECKED: "#d9ef8b",
            v.PARTIALLY: "#fee08b", v.INCONCLUSIVE: "#bababa", v.NOT_REPRODUCED: "#d73027",
-           v.NOT_TESTABLE: "#4d4d4d", v.NOT_MEASURED: "#ffffff", v.FEW_SEEDS: "#e0e0e0"}
+           v.NOT_TESTABLE_SCALE: "#878787", v.NOT_TESTABLE: "#4d4d4d", v.NOT_MEASURED: "#ffffff", v.FEW_SEEDS: "#e0e0e0"}
 
 
 def _ids(claims: pd.DataFrame, *verdicts: str) -> str:
@@ -47,8 +47,9 @@ def lines(claims: pd.DataFrame) -> list[str]:
         f"measured: {len(speed)} -- ordering or ratio as the paper's: {_ids(speed, v.REPRODUCED, v.WHERE_CHECKED)}; "
         f"partially (a smaller ratio, or a weaker rank correlation: the ledger says which): {_ids(speed, v.PARTIALLY)}; "
         f"not reproduced: {_ids(speed, v.NOT_REPRODUCED)}.",
-        f"- **Training claims** ({len(proxy)}) are small-scale proxies, each judged with a 95 % interval (the ledger "
-        f"gives its runs and seeds): {len(judged)} judged -- reproduced: {_ids(judged, v.REPRODUCED)}; partially: "
+        f"- **Training claims** ({len(proxy)}) are small-scale proxies, judged with a 95 % interval only while their "
+        f"proxy's validity gate holds: not testable at this scale (gate failed): {_ids(proxy, v.NOT_TESTABLE_SCALE)}; "
+        f"{len(judged)} judged -- reproduced: {_ids(judged, v.REPRODUCED)}; partially: "
         f"{_ids(judged, v.PARTIALLY)}; not reproduced: {_ids(judged, v.NOT_REPRODUCED)}; inconclusive: "
         f"{_ids(judged, v.INCONCLUSIVE)}; {len(few)} have runs but fewer than {v.MIN_SEEDS} seeds per arm "
         f"({_ids(few, v.FEW_SEEDS)}).",
@@ -56,6 +57,61 @@ def lines(claims: pd.DataFrame) -> list[str]:
         "evaluations of the released weights stand beside them (last section).",
         f"- **Not measured yet**: {_ids(claims, v.NOT_MEASURED)}.",
     ]
+
+
+def _machines(res) -> str:
+    """The speed suites' machines in words: 'NVIDIA H200 (one float16 run, torch 2.11.0+cu130) and ...'."""
+    from replication.report import disclosure
+
+    suites = disclosure.bench_machines(res)
+    suites = suites[suites["what"] == "speed suite"] if not suites.empty else suites
+    return " and ".join(f"{r['machine']} ({r['rows']} rows, torch {r['torch']}, started {r['started']})"
+                        for _, r in suites.iterrows()) or "no machine yet"
+
+
+def _training_hosts(res) -> str:
+    from replication.report import disclosure
+
+    table = disclosure.compute_table(res)
+    if table.empty:
+        return "no run yet"
+    hosts = sorted({h.rsplit(" (", 1)[0] for cell in table["hosts (runs)"] for h in str(cell).split("; ") if h})
+    total = table.iloc[-1]
+    return (f"{int(total['runs'])} runs, {total['train_hours']:.1f} h of training on 2-core CPUs "
+            f"({', '.join(hosts)})")
+
+
+def findings(claims: pd.DataFrame, res) -> list[str]:
+    """The report's first lines: what the evidence says, in words, with the hardware and the proxies' accuracy."""
+    from replication.report import gates
+
+    exact = claims[claims["evidence"] == "exact"]
+    measured = claims[claims["evidence"] == "measured here"]
+    proxy = claims[claims["evidence"] == "proxy"]
+    held = exact[exact["verdict"].isin([v.REPRODUCED, v.RELEASE, v.WHERE_CHECKED, v.IMPLEMENTED])]
+    out = [f"- **Architecture**: {len(held)} of {len(exact)} exact claims hold as printed, as the official release "
+           f"prints them, or by construction ({', '.join(held['id'])}); partially: {_ids(exact, v.PARTIALLY)}; not "
+           f"reproduced: {_ids(exact, v.NOT_REPRODUCED)}.",
+           f"- **Speed and memory** were measured on {_machines(res)}. The paper's orderings and ratios hold for "
+           f"{_ids(measured, v.REPRODUCED, v.WHERE_CHECKED)}, partially for {_ids(measured, v.PARTIALLY)}, and not for "
+           f"{_ids(measured, v.NOT_REPRODUCED)}; ratios between small models are judged only where the rows are "
+           "compute-bound."]
+    for gate in gates.evaluate(res).values():
+        judged = proxy[proxy["id"].isin(gate.judges)]
+        verb = {gates.HOLDS: "passes", gates.FAILS: "fails", gates.PENDING: "awaits runs for"}[gate.status]
+        out.append(f"- **Training** ({_training_hosts(res)}). {gate.proxy[0].upper()}{gate.proxy[1:]} **{verb} its "
+                   f"validity gate** ({gate.numbers()}), so {', '.join(judged['id'])} are "
+                   f"{'judged from it' if gate.status == gates.HOLDS else 'not testable at this scale with it'}; "
+                   "its runs stay in the report as measured.")
+    tuning = m.runs_table(res, m.EXPERIMENTS["tuning"]) if "tuning" in m.EXPERIMENTS else pd.DataFrame()
+    if not tuning.empty:
+        best = tuning.loc[tuning["top1"].idxmax()]
+        out.append(f"- **A second proxy** is being tuned on a minival carved from Imagenette train (issue 30): "
+                   f"{len(tuning)} tuning runs so far, the best {best['top1']:.1f} % minival top-1 after "
+                   f"{int(best['train.epochs'])} epochs ({best['run_id']}); its gate and trial follow.")
+    out.append(f"- **Not testable here** (ImageNet-scale training): {_ids(claims, v.NOT_TESTABLE)}; timm's evaluation "
+               "of the released weights stands beside them (last section).")
+    return out
 
 
 def figure(claims: pd.DataFrame):

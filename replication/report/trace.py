@@ -19,7 +19,8 @@ def _notebook(name: str) -> str:
 STATIC = ("results/static/params_macs.csv", "python -m replication static")
 BENCH = ("results/bench/", "make bench  # CPU; on a GPU: bash bench/gpu.sh")
 SOURCES = {  # check -> (result path, command); proxy checks name their experiment family instead
-    **{name: STATIC for name in ("exact_t1", "exact_t3", "exact_t7_v2", "exact_t10", "exact_t11", "f5_params_flops")},
+    **{name: STATIC for name in ("exact_t1", "exact_t3", "exact_t7_v2", "exact_t10", "exact_t11", "f5_params_flops",
+                                 "f5_frontier")},
     "exact_t4": ("results/static/table04.csv", STATIC[1]),
     "exact_t9": ("results/static/datasets.csv", _notebook("transfer")),
     "t6_schedule": ("replication/progressive.py",
@@ -59,6 +60,16 @@ class Trace:
     path: str  # a results file or folder, relative to the repository
     command: str
     runs: list[str]  # run folders actually used (proxy claims), relative to the repository
+    commits: tuple[str, ...] = ()  # the git commit each of those runs recorded (a "-dirty" suffix: uncommitted changes)
+
+    def code(self) -> str:
+        """'3 commits (0060aa9 .. c0c2147); 2 of 12 runs from a tree with uncommitted changes' ('' without runs)."""
+        if not self.commits:
+            return ""
+        heads = list(dict.fromkeys(c.removesuffix("-dirty")[:7] for c in self.commits))
+        dirty = sum(c.endswith("-dirty") for c in self.commits)
+        span = heads[0] if len(heads) == 1 else f"{len(heads)} commits ({', '.join(heads[:4])}{', ...' if len(heads) > 4 else ''})"
+        return f"{span}; {dirty} of {len(self.commits)} runs from a tree with uncommitted changes"
 
     def link(self, prefix: str = "../") -> str:
         """A short Markdown link for the ledger (``prefix``: the repository, seen from the report's folder)."""
@@ -79,8 +90,10 @@ def trace(claim: dict, res: Results, shown_root: str = "results") -> Trace | Non
         family = FAMILIES[check]
         experiment = m.EXPERIMENTS[family]
         kept = _used(check, res)  # smoke runs are never evidence
-        runs = [f"{shown_root}/{experiment}/{r}" for r in (sorted(kept["run_id"]) if not kept.empty else [])]
-        return Trace(f"{shown_root}/{experiment}/", _notebook(family), runs)
+        kept = kept.sort_values("run_id") if not kept.empty else kept
+        runs = [f"{shown_root}/{experiment}/{r}" for r in (kept["run_id"] if not kept.empty else [])]
+        commits = tuple(str(c) for c in kept["summary.git_commit"].dropna()) if "summary.git_commit" in kept else ()
+        return Trace(f"{shown_root}/{experiment}/", _notebook(family), runs, commits)
     if check in SOURCES:
         path, command = SOURCES[check]
         return Trace(path.replace("results/", f"{shown_root}/", 1), command, [])
@@ -94,4 +107,5 @@ def lines(claim: dict, res: Results, shown_root: str = "results", prefix: str = 
         return []
     used = (", ".join(f"[{r.rsplit('/', 1)[-1]}]({href(r, prefix)})" for r in t.runs) if t.runs
             else f"[{t.path}]({href(t.path, prefix)})")
-    return [f"  - Sources: {used}", f"  - Regenerate: `{t.command}`"]
+    code = [f"  - Code: {t.code()}"] if t.code() else []
+    return [f"  - Sources: {used}", *code, f"  - Regenerate: `{t.command}`"]

@@ -22,7 +22,7 @@ from replication.report.items import narrow_tables
 from replication.results import atomic_write_text
 
 FAMILY, PROFILE = "progressive", "cpu"
-OTHER_FAMILIES = ("size_augmentation", "transfer")  # trained families with an arms table and no contrasts
+OTHER_FAMILIES = ("size_augmentation", "transfer", "tuning")  # trained families with an arms table and no contrasts
 ARMS_CSV, CONTRASTS_CSV = "trial_arms.csv", "trial_contrasts.csv"
 CONTRASTS = (  # (baseline arm, compared arm, what compared - baseline isolates), from the arms' declared purposes
     ("F", "P", "the method vs fixed 128 px at equal epochs (Table 12)"),

@@ -28,14 +28,23 @@ Criteria (also printed in the report; every threshold was fixed before the proxy
   interaction  a claimed interaction (e.g. Table 5: strong minus weak RandAugment at the large size
             minus the same at the small size), 4 cells of >= 3 seeds, Welch-Satterthwaite interval of
             the contrast: judged as an effect.
-  no worse  "as accurate as" claims (non-inferiority, margin 1.5 points at this scale): lower
-            end of the 95 % interval of B - A above -1.5 -> reproduced; upper end below -1.5 ->
-            not reproduced; otherwise inconclusive.
+  no worse  "as accurate as" claims (non-inferiority, margin 1.5 points at this scale, fixed before
+            the runs as about one seed-to-seed std of a 12-epoch Imagenette run): lower end of
+            the 95 % interval of B - A above -1.5 -> reproduced; upper end below -1.5 -> not
+            reproduced; otherwise inconclusive.
+  power     each effect states its power to detect the claimed size, and each "no worse" the
+            chance its rule says non-inferior when the true difference is 0, for its seeds and
+            their pooled spread (noncentral t): a low power explains an inconclusive verdict.
   rank      Spearman rank correlation between our measurements and the paper's over the rows
             measured (at least 3): >= 0.9 reproduced, >= 0.6 partially, else not reproduced.
-  NAS       V2-B0's rank among random samples by reward is judged only when the samples learned:
-            median sample accuracy at least 2x chance (1 / classes) and V2-B0 evaluated with at
-            least 3 seeds; otherwise inconclusive. Then top 25 % reproduced, top half partially.
+  NAS       V2-B0's rank among random samples by reward is judged only when the samples learned
+            (the NAS gate): median sample accuracy at least 2x chance (1 / classes), else "not
+            testable at this scale"; and V2-B0 evaluated with at least 3 seeds. Then top 25 %
+            reproduced, top half partially, else not reproduced.
+  gate      a training claim is judged from a proxy only while the proxy's validity gate holds
+            (study spec `gates:`; e.g. its fixed baseline is trained, its accuracy is as size-
+            sensitive as the paper's, its regularization helps): a failed gate gives "not testable
+            at this scale" with the gate's numbers, the criterion's own verdict quoted, not counted.
   by construction  a check whose evidence is our own configuration (e.g. the schedule fed with
             Table 6) passing -> implemented, never reproduced.
   combined  several rows: the weakest measured row decides; rows not measured do not lower it,
@@ -55,11 +64,12 @@ PARTIALLY = "partially"
 INCONCLUSIVE = "inconclusive"
 NOT_REPRODUCED = "not reproduced"
 NOT_TESTABLE = "not testable here"
+NOT_TESTABLE_SCALE = "not testable at this scale"  # a proxy that failed its validity gate (report.gates)
 NOT_MEASURED = "not measured yet"
 FEW_SEEDS = "not measured yet (n < 3)"
 VERDICTS = (REPRODUCED, RELEASE, IMPLEMENTED, WHERE_CHECKED, PARTIALLY, INCONCLUSIVE, NOT_REPRODUCED,
-            NOT_TESTABLE, NOT_MEASURED, FEW_SEEDS)
-UNCHECKED = (NOT_MEASURED, NOT_TESTABLE, FEW_SEEDS)
+            NOT_TESTABLE_SCALE, NOT_TESTABLE, NOT_MEASURED, FEW_SEEDS)
+UNCHECKED = (NOT_MEASURED, NOT_TESTABLE, NOT_TESTABLE_SCALE, FEW_SEEDS)
 
 RATIO_TOLERANCE = 1.25
 EXACT_PARTIAL = 0.05
@@ -251,6 +261,28 @@ def interaction(a1, b1, a2, b2, confidence: float = CONFIDENCE) -> Difference | 
     return Difference(*_contrast(groups, (1, -1, -1, 1), confidence), min(sizes), max(sizes))
 
 
+def power(a, b, shift: float, confidence: float = CONFIDENCE) -> float | None:
+    """The probability that the 95 % interval of B - A lies entirely above 0 when the true difference is
+    ``shift``, for as many seeds as ``a`` and ``b`` hold and their pooled spread taken as the truth (a
+    noncentral t with n_a + n_b - 2 degrees of freedom); None with fewer than 2 seeds or no spread."""
+    from scipy import stats
+
+    a, b = _clean(a), _clean(b)
+    if min(len(a), len(b)) < 2:
+        return None
+    df = len(a) + len(b) - 2
+    pooled = math.sqrt(((len(a) - 1) * interval(a)[1] ** 2 + (len(b) - 1) * interval(b)[1] ** 2) / df)
+    if pooled == 0:
+        return None
+    se = pooled * math.sqrt(1 / len(a) + 1 / len(b))
+    return float(stats.nct.sf(stats.t.ppf(0.5 + confidence / 2, df), df, shift / se))
+
+
+def _power_note(a, b, shift: float, what: str) -> str:
+    p = power(a, b, shift)
+    return "" if p is None else f"; {what}: {100 * p:.0f} % (these seeds, their pooled spread)"
+
+
 def _seeds(a, b, label: str, unit: str):
     """(Difference, None) with enough seeds, else (None, the "n < 3" verdict showing what there is)."""
     d = welch(a, b)
@@ -266,7 +298,13 @@ def effect(a: list[float], b: list[float], paper_sign: int, label: str = "", uni
            claimed: float | None = None) -> Verdict:
     """Proxy effect B - A over seeds against the paper's claimed sign (+1/-1) and size ``claimed``."""
     d, short = _seeds(a, b, label, unit)
-    return short or judge_effect(d, paper_sign, label, unit, claimed)
+    if short:
+        return short
+    judged = judge_effect(d, paper_sign, label, unit, claimed)
+    if not claimed:
+        return judged
+    note = _power_note(a, b, abs(claimed), f"power to detect the claimed {claimed:+g}")
+    return Verdict(judged.verdict, judged.reason + note, judged.ours)
 
 
 def interaction_effect(groups, paper_sign: int, label: str = "", unit: str = "points",
@@ -301,11 +339,12 @@ def no_worse(a: list[float], b: list[float], label: str = "", unit: str = "point
     if short:
         return short
     note = f"{label}: {d.text(unit)}, margin -{margin:g}"
+    odds = _power_note(a, b, margin, "chance this rule says non-inferior when the true difference is 0")
     if d.low > -margin:
-        return Verdict(REPRODUCED, f"{note}: non-inferior (interval above the margin)", d.text(unit))
+        return Verdict(REPRODUCED, f"{note}: non-inferior (interval above the margin){odds}", d.text(unit))
     if d.high < -margin:
-        return Verdict(NOT_REPRODUCED, f"{note}: worse by more than the margin", d.text(unit))
-    return Verdict(INCONCLUSIVE, f"{note}: interval crosses the margin", d.text(unit))
+        return Verdict(NOT_REPRODUCED, f"{note}: worse by more than the margin{odds}", d.text(unit))
+    return Verdict(INCONCLUSIVE, f"{note}: interval crosses the margin{odds}", d.text(unit))
 
 
 def ratio_over_seeds(a, b, paper_ratios, label: str = "") -> Verdict:

@@ -52,6 +52,19 @@ class Family:
     common: dict = field(default_factory=dict)  # config updates every arm shares
 
 
+GATE_KINDS = {"at_least": ("arm", "value"), "ratio_at_least": ("arms", "value"), "no_worse": ("arms", "margin")}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A proxy's validity gate: the claims it judges and the checks (``GATE_KINDS``) that must all hold."""
+    name: str
+    proxy: str
+    declared: str
+    judges: tuple[str, ...]
+    checks: dict[str, dict]  # "G1" -> {kind, arm / arms ("family/arm"), value / margin, max_epochs, what}
+
+
 @dataclass(frozen=True)
 class Study:
     profile: str
@@ -59,6 +72,7 @@ class Study:
     families: dict[str, Family]
     queue: tuple[tuple[str, tuple[str, ...], tuple[int, ...] | None], ...]  # (family, arms, seeds or None: the arms')
     changes: tuple[dict, ...] = ()  # what changed in the spec after it was declared: date, what, why
+    gates: dict[str, "Gate"] = field(default_factory=dict)  # validity gates of the proxies, by name
 
     def family(self, name: str) -> Family:
         if name not in self.families:
@@ -94,9 +108,10 @@ def load(profile: str) -> Study:
     """Read and check ``studies/<profile>.yaml``: every arm's config must resolve."""
     path = config_mod.study_path(profile)
     raw = config_mod.read_yaml(path)
-    unknown = set(raw) - {"trainer", "families", "queue", "changes"}
+    unknown = set(raw) - {"trainer", "families", "queue", "changes", "gates"}
     if unknown:
-        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; use trainer, families, queue, changes")
+        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; use trainer, families, queue, changes, "
+                          "gates")
     families = {}
     for name, body in (raw.get("families") or {}).items():
         if name not in EXPERIMENTS:
@@ -105,7 +120,8 @@ def load(profile: str) -> Study:
     changes = tuple(raw.get("changes") or ())
     if not all(isinstance(c, dict) and {"date", "what", "why"} <= set(c) for c in changes):
         raise ConfigError(f"{path}: every entry of changes needs date, what and why")
-    study = Study(profile, path, families, tuple(_queue(path, families, raw.get("queue") or [])), changes)
+    gates = {name: _gate(path, name, body) for name, body in (raw.get("gates") or {}).items()}
+    study = Study(profile, path, families, tuple(_queue(path, families, raw.get("queue") or [])), changes, gates)
     for family in families.values():
         for arm in family.arms.values():
             try:
@@ -114,7 +130,26 @@ def load(profile: str) -> Study:
                 raise ConfigError(f"{path}: arm {family.name}/{arm.name}: {err}") from None
             if arm.init_from:
                 study.arm(arm.init_from)
+    for gate in gates.values():
+        for check in gate.checks.values():
+            for ref in [check["arm"]] if "arm" in check else check["arms"]:
+                study.arm(ref)
     return study
+
+
+def _gate(path: Path, name: str, body) -> Gate:
+    where = f"{path}: gate {name}"
+    if not isinstance(body, dict) or not {"proxy", "declared", "judges", "checks"} <= set(body):
+        raise ConfigError(f"{where}: give proxy, declared, judges (claim ids) and checks")
+    checks = dict(body["checks"] or {})
+    for key, check in checks.items():
+        kind = check.get("kind") if isinstance(check, dict) else None
+        if kind not in GATE_KINDS or not set(GATE_KINDS[kind]) | {"what"} <= set(check):
+            raise ConfigError(f"{where}: check {key} needs kind ({', '.join(GATE_KINDS)}), what and "
+                              f"{' and '.join(GATE_KINDS.get(kind, ('its fields',)))}; got {check!r}")
+        if "arms" in GATE_KINDS[kind] and len(check["arms"]) != 2:
+            raise ConfigError(f"{where}: check {key} compares two arms, got {check['arms']!r}")
+    return Gate(name, str(body["proxy"]), str(body["declared"]), tuple(body["judges"]), checks)
 
 
 def _family(path: Path, name: str, body: dict) -> Family:
