@@ -17,11 +17,14 @@ values is ``progressive.resolve``; checking that the model and data exist is
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
+import hashlib
 import re
 import types
 import typing
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -318,17 +321,28 @@ def parse_overrides(items) -> dict:
     return out
 
 
+_PARSED: dict[tuple, dict] = {}  # (path, content digest) -> the parsed mapping
+PARSES: Counter = Counter()  # path -> times parsed (tests count them)
+
+
 def read_yaml(path) -> dict:
+    """The mapping a YAML file holds (a fresh copy: callers may change it). Each content of a file is parsed
+    once, however many configs a command resolves from it (a spec's every arm reads its trainer section)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; give a path such as {CONFIGS_DIR.name}/progressive.yaml")
-    try:
-        data = _yaml(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of config keys")
-    return data
+    text = path.read_text()
+    key = (str(path.resolve()), hashlib.sha1(text.encode()).hexdigest())
+    if key not in _PARSED:
+        try:
+            data = _yaml(text) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+        PARSES[key[0]] += 1
+        _PARSED[key] = data
+    return copy.deepcopy(_PARSED[key])
 
 
 def study_path(name: str) -> Path:

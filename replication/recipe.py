@@ -77,15 +77,20 @@ CLASSIFIER = "classifier."  # the last Linear of our V2 and of timm's EfficientN
 
 
 def build_model(cfg: Config, num_classes: int) -> torch.nn.Module:
-    """The registered model ``model.name``, or with ``model.blocks`` that block-string architecture."""
+    """The registered model ``model.name`` (or ``timm:<name>``), or with ``model.blocks`` that block-string
+    architecture, made ready by :func:`prepare_model`."""
     m = cfg.model
     if m.blocks:
-        from replication.models.efficientnetv2 import EfficientNetV2
-
-        model = EfficientNetV2(tuple(m.blocks), stem=m.stem_channels, head=m.head_channels, num_classes=num_classes,
-                               drop_path_rate=m.drop_path_rate)
+        model = models.efficientnetv2.EfficientNetV2(tuple(m.blocks), stem=m.stem_channels, head=m.head_channels,
+                                                     num_classes=num_classes, drop_path_rate=m.drop_path_rate)
     else:
         model = models.create_model(m.name, num_classes=num_classes, drop_path_rate=m.drop_path_rate)
+    return prepare_model(cfg, model)
+
+
+def prepare_model(cfg: Config, model: torch.nn.Module) -> torch.nn.Module:
+    """Any model as the config wants it trained: BatchNorm momentum, zero-init of residual blocks' last BN,
+    weights from ``model.init_checkpoint`` (the classifier excepted), channels-last memory."""
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.momentum = cfg.model.bn_momentum
@@ -177,6 +182,27 @@ def build_scheduler(cfg: Config, optimizer, steps_per_epoch: int):
     # the staircase counts from step 0, as the official code's exponential_decay does (timm's default,
     # warmup_prefix=True, would count from the end of the warm-up: 6.3 % higher after a 5-epoch warm-up)
     return StepLRScheduler(optimizer, decay_t=decay, decay_rate=o.decay_rate, warmup_prefix=False, **common)
+
+
+def apply_stage(stage, *, model=None, dataset=None, mixup: Mixup | None = None, cfg: Config | None = None,
+                batched: bool = True):
+    """Train from now on as ``stage`` says: a ``progressive.Stage`` sets the training transform of ``dataset``
+    (image size and RandAugment magnitude, the other data settings from ``cfg``, default ``Config()``); a Stage
+    or a per-batch ``progressive.Step`` sets ``mixup``'s alpha and the classifier dropout of ``model`` (any
+    model ``models.set_dropout`` knows). Each part is optional. Returns the new transform (None without a
+    dataset); with ``batched`` its ``finish`` normalizes a collated uint8 batch. What the trainer does at
+    every stage boundary, for any model in any training loop."""
+    cfg = cfg or Config()
+    transform = None
+    if dataset is not None:
+        if not hasattr(stage, "randaug_magnitude"):
+            raise TypeError(f"apply_stage(dataset=...) needs a progressive.Stage (size and RandAugment), got {stage!r}")
+        transform = base_dataset(dataset).transform = train_transform(cfg, stage, batched)
+    if mixup is not None:
+        set_mixup(mixup, stage.mixup_alpha, cfg.data.cutmix)
+    if model is not None:
+        models.set_dropout(model, stage.dropout)
+    return transform
 
 
 def set_mixup(mixup: Mixup, alpha: float, cutmix: bool) -> None:

@@ -28,6 +28,7 @@ import csv
 import fcntl
 import io
 import json
+import numbers
 import os
 import platform
 import random
@@ -244,10 +245,30 @@ RUN_INFO = "run.json"  # the run's identity and provenance, written when it star
 def run_info(out, num_processes: int, global_batch: int, data_source: dict) -> dict:
     """What a new run records about itself in ``run.json``: a random ``uid`` (its checkpoint carries the same,
     so a resume can only continue this run), where and how it was launched, and what it read."""
-    commit = git_commit()
+    commit, loaded = git_commit(), process_commit()
     return {"uid": uuid.uuid4().hex, "run_dir": str(Path(out).resolve()), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
             "command": launch_command(), "git_commit": commit.removesuffix("-dirty"), "git_dirty": commit.endswith("-dirty"),
+            "process_git_commit": loaded.removesuffix("-dirty"), "process_git_dirty": loaded.endswith("-dirty"),
             "num_processes": num_processes, "global_batch": global_batch, "data": data_source}
+
+
+_PROCESS_COMMIT: list[str] = []
+
+
+def process_commit() -> str:
+    """:func:`git_commit` at this process's first call, kept: the code a queue process loaded, which its later runs
+    go on executing after the tree changes (``study run`` trains many runs in one process)."""
+    if not _PROCESS_COMMIT:
+        _PROCESS_COMMIT.append(git_commit())
+    return _PROCESS_COMMIT[0]
+
+
+def counts_as_clean(info: dict, run_dir, explained=()) -> bool:
+    """Whether the record in ``run_dir`` counts as evidence: its process loaded committed code (``run.json``'s
+    ``process_git_dirty``, else ``git_dirty`` for records written before that field; records without a ``run.json``
+    predate both), or the study spec's ``changes`` explain it (``explained``: ``<experiment>/<run_id>`` folders)."""
+    dirty = info.get("process_git_dirty", info.get("git_dirty", False))
+    return not dirty or "/".join(Path(run_dir).parts[-2:]) in set(explained)
 
 
 def launch_command() -> str:
@@ -315,6 +336,19 @@ def _cpu_name() -> str:
 
 
 OUTPUT_FOLDERS = ("results", "figures")  # what the project writes: a change there is a record, not the code that ran
+
+
+def describe_hardware(hw: dict) -> str:
+    """One line for a run summary's ``hardware`` dict: the GPUs, or the processor and CPU count."""
+    gpus = hw.get("gpus")
+    if isinstance(gpus, (list, tuple)) and gpus:
+        return ", ".join(sorted(set(map(str, gpus))))
+    processor = hw.get("processor")
+    if not isinstance(processor, str) or not processor:
+        return ""
+    counts = [(hw.get("cpu_count"), "CPUs"), (hw.get("torch_threads"), "torch threads")]
+    extra = [f"{int(n)} {what}" for n, what in counts if isinstance(n, numbers.Real) and n == n]  # n == n: not NaN
+    return processor + (f" ({', '.join(extra)})" if extra else "")
 
 
 def git_commit() -> str:

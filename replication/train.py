@@ -15,6 +15,7 @@ continues a killed run and ends with the same metrics as an uninterrupted one (e
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import json
@@ -36,9 +37,9 @@ from tqdm import tqdm
 from replication import config as config_mod
 from replication import data, models, progressive, results
 from replication.config import Config, ConfigError
-from replication.recipe import (EpochShuffle, base_dataset, build_ema, build_mixup, build_model, build_optimizer,
-                                build_scheduler, describe, epoch_steps, eval_transform, limit_dataset, run_length,
-                                set_mixup, sync_batchnorm, train_transform, with_run_length)
+from replication.recipe import (EpochShuffle, apply_stage, base_dataset, build_ema, build_mixup, build_model,
+                                build_optimizer, build_scheduler, describe, epoch_steps, eval_transform, limit_dataset,
+                                prepare_model, run_length, sync_batchnorm, with_run_length)
 
 
 def _loader(ds, batch_size, sampler, cfg: Config, accelerator, drop_last):
@@ -148,8 +149,12 @@ def _release(locks) -> None:
         lock.release()
 
 
-def run(cfg: Config, resume: bool = False, hook=None, overwrite: bool = False) -> dict:
+def run(cfg: Config, resume: bool = False, hook=None, overwrite: bool = False, model: torch.nn.Module | None = None) -> dict:
     """Train one run described by ``cfg``; returns the summary (``status`` 'complete' or 'stopped').
+
+    ``model``: train this module (any ``nn.Module`` with a classifier for the dataset's classes) instead of
+    building ``model.name``; ``model.name`` then only labels the run (``recipe.prepare_model`` still applies the
+    config's BatchNorm momentum, zero-init and memory format). A resume must be given the same architecture.
 
     ``resume`` continues an unfinished run from its checkpoint, or returns the summary of a
     finished one, provided the saved config equals ``cfg`` (else ``ConfigError`` naming the
@@ -160,12 +165,13 @@ def run(cfg: Config, resume: bool = False, hook=None, overwrite: bool = False) -
     transform, mixup and dropout are set) and "epoch_end"; ``info`` holds epoch, stage, model,
     optimizer, ema, mixup, train_dataset and loader. Tests use it to watch stage boundaries.
     """
+    results.process_commit()  # the code this process loaded, before the tree can change under a long queue
     cfg = progressive.resolve(cfg)  # Table 6 values the config leaves open; validated
     status = _check_run_dir(cfg, resume, overwrite)  # read-only: every process looks before the main one writes
     if status == "done":  # read back: nothing trains, so nothing it would need is checked
         return json.loads((results.run_dir(cfg) / "summary.json").read_text())
-    check_resources(cfg)
-    check_memory(cfg)
+    check_resources(cfg, given_model=model is not None)
+    check_memory(cfg, model)
     # cpu=True when no accelerator is present, so that several CPU processes (torchrun or
     # `accelerate launch --multi_gpu`) form a gloo process group instead of running alone
     on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
@@ -179,19 +185,19 @@ def run(cfg: Config, resume: bool = False, hook=None, overwrite: bool = False) -
     locks = _take_run_dir(cfg, status) if accelerator.is_main_process else None
     try:
         accelerator.wait_for_everyone()
-        return _train(cfg, accelerator, status == "resume", hook)
+        return _train(cfg, accelerator, status == "resume", hook, model)
     finally:
         _release(locks)
 
 
-def check_resources(cfg: Config) -> None:
-    """Before any training: the model is registered (or given as blocks), the optimizer exists in
-    timm, the checkpoint to start from and both data splits are there."""
-    known = models.list_models()
-    if not cfg.model.blocks and cfg.model.name not in known:
-        close = difflib.get_close_matches(cfg.model.name, known, n=3)
+def check_resources(cfg: Config, given_model: bool = False) -> None:
+    """Before any training: the model is registered, a ``timm:`` name, given as blocks or as a module, the
+    optimizer exists in timm, the checkpoint to start from and both data splits are there."""
+    if not (cfg.model.blocks or given_model or models.is_known(cfg.model.name)):
+        close = difflib.get_close_matches(cfg.model.name, models.list_models(), n=3)
         raise ConfigError(f"model.name={cfg.model.name!r} is not a registered model; "
-                          f"{'did you mean ' + ', '.join(close) + '?' if close else 'see python -m replication models'}")
+                          f"{'did you mean ' + ', '.join(close) + '?' if close else 'see python -m replication models'}"
+                          f" (any timm model: model.name=timm:<name>; your own: replication.models.register)")
     from timm.optim import list_optimizers
 
     base = cfg.optim.name.removeprefix("lookahead_")  # timm wraps any optimizer in Lookahead (e.g. fastai's Ranger)
@@ -231,26 +237,30 @@ def available_memory() -> tuple[int, str]:
     return 1 << 62, "unknown"
 
 
-def memory_estimates(cfg: Config) -> dict[str, int]:
+def memory_estimates(cfg: Config, given: torch.nn.Module | None = None) -> dict[str, int]:
     """Lower bounds, in bytes, of what the run's largest training batch and its evaluation batch hold:
     the activations autograd keeps for backward (measured on the 'meta' device at ``PROBE_SIZE`` px,
-    scaled by pixels) plus the float32 input batch; evaluation holds at least its input batch."""
+    scaled by pixels) plus the float32 input batch; evaluation holds at least its input batch. ``given``:
+    the module the run trains instead of ``model.name`` (probed as a copy)."""
     from replication.measure import saved_activation_bytes
 
     d = cfg.data
     size = max(cfg.schedule.image_size)
-    with torch.device("meta"):
-        model = build_model(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init_checkpoint="")), 10)
+    if given is not None:
+        model = copy.deepcopy(given).to("meta")
+    else:
+        with torch.device("meta"):
+            model = build_model(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init_checkpoint="")), 10)
     per_image = saved_activation_bytes(model, PROBE_SIZE, 1) * (size / PROBE_SIZE) ** 2 + 3 * 4 * size ** 2
     return {"data.batch_size": int(d.batch_size * per_image), "data.eval_batch_size": int(d.eval_batch_size * 3 * 4 * d.eval_size ** 2)}
 
 
-def check_memory(cfg: Config) -> None:
+def check_memory(cfg: Config, model: torch.nn.Module | None = None) -> None:
     """Refuse, before allocating anything, batches whose lower-bound memory estimate exceeds what is available
     (an out-of-memory kill is silent, and on a shared machine may hit someone else's process)."""
     free, source = available_memory()
     d = cfg.data
-    for key, need in memory_estimates(cfg).items():
+    for key, need in memory_estimates(cfg, model).items():
         if need > free:
             size = f"{max(cfg.schedule.image_size)} px training" if key == "data.batch_size" else f"data.eval_size={d.eval_size}"
             raise ConfigError(f"{key}={getattr(d, key.split('.')[1])} at {size} needs at least {need / 2**30:.1f} GiB, more "
@@ -269,19 +279,20 @@ def cpu_has_bf16() -> bool:
 
 def check_cpu_precision(cfg: Config) -> None:
     """Refuse bfloat16 autocast (``train.bf16_from_size``) on a CPU without bf16 instructions: there it is
-    emulated, 7-11x slower than float32 for V2-B0 and V1-B0 on a 2-core AMD EPYC (AVX2), where a Xeon with
-    AMX runs V2-B0 1.1-1.3x faster than float32 from 80 px (``make bench``, precision section).
+    emulated, several times slower than float32, where a CPU with AMX runs faster than float32 from some size
+    on (``make bench``, precision section: the report shows the measured ratios).
     ``REPLICATION_ALLOW_SLOW_BF16=1`` trains anyway."""
     if trains_in_bf16(cfg) and not cpu_has_bf16() and os.environ.get("REPLICATION_ALLOW_SLOW_BF16") != "1":
         cpu = results.environment()["hardware"]["processor"]
         raise SlowPrecision(f"train.bf16_from_size={cfg.train.bf16_from_size} asks for bfloat16 autocast from that "
                             f"size (this run trains up to {max(cfg.schedule.image_size)} px), but this CPU ({cpu}) "
-                            "has no bf16 instructions (AVX512-BF16 / AMX) and would emulate it about 10x slower than "
-                            "float32; run it on a CPU that has them, set train.bf16_from_size=0 for float32 (another "
-                            "config: a new run), or set REPLICATION_ALLOW_SLOW_BF16=1 to train anyway")
+                            "has no bf16 instructions (AVX512-BF16 / AMX) and would emulate it several times slower "
+                            "than float32 (the report's precision section has the measured ratios); run it on a CPU "
+                            "that has them, set train.bf16_from_size=0 for float32 (another config: a new run), or set "
+                            "REPLICATION_ALLOW_SLOW_BF16=1 to train anyway")
 
 
-def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
+def _train(cfg: Config, accelerator, resume: bool, hook, given_model=None) -> dict:
     out, ckpt_path = results.run_dir(cfg), results.checkpoint_dir(cfg) / "last.pt"
     rank, main = accelerator.process_index, accelerator.is_main_process
     if cfg.train.threads:
@@ -312,7 +323,8 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
     accelerator.print(describe(cfg, accelerator.num_processes, total_steps))
 
     set_seed(cfg.seed)  # same initial weights on every process
-    model = build_model(cfg, num_classes).to(accelerator.device)
+    model = build_model(cfg, num_classes) if given_model is None else prepare_model(cfg, given_model)
+    model = model.to(accelerator.device)
     ema = build_ema(cfg, model, global_batch, total_steps)
     model = sync_batchnorm(cfg, model, accelerator.num_processes, accelerator.device.type)
     optimizer = build_optimizer(cfg, model, global_batch)
@@ -340,9 +352,7 @@ def _train(cfg: Config, accelerator, resume: bool, hook) -> dict:
 
     for epoch in range(state["epoch"], t.epochs):
         stage = plan.stage(epoch)
-        base_dataset(train_ds).transform = transform = train_transform(cfg, stage)
-        models.set_dropout(accelerator.unwrap_model(model), stage.dropout)
-        set_mixup(mixup, stage.mixup_alpha, d.cutmix)
+        transform = apply_stage(stage, model=accelerator.unwrap_model(model), dataset=train_ds, mixup=mixup, cfg=cfg)
         loader = _loader(train_ds, d.batch_size, EpochShuffle(len(train_ds), cfg.seed, epoch), cfg, accelerator, True)
         info = dict(epoch=epoch, stage=stage, model=accelerator.unwrap_model(model), optimizer=optimizer, ema=ema,
                     mixup=mixup, train_dataset=base_dataset(train_ds), loader=loader)
@@ -423,8 +433,7 @@ def train_epoch(cfg, accelerator, model, optimizer, scheduler, ema, loader, plan
             x = F.interpolate(x, size=(want.image_size, want.image_size), mode="bilinear", antialias=True,
                               align_corners=False)
         if want != current:
-            set_mixup(mixup, want.mixup_alpha, cfg.data.cutmix)
-            models.set_dropout(accelerator.unwrap_model(model), want.dropout)
+            apply_stage(want, model=accelerator.unwrap_model(model), mixup=mixup, cfg=cfg)
             current = want
         if cfg.train.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -18,7 +18,8 @@ from replication.study import experiments, runbook
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT_NBS = sorted((REPO / "notebooks" / "experiments").glob("*.ipynb"))
 FIGURE_NBS = sorted((REPO / "notebooks" / "figures").glob("*.ipynb"))
-ALL_NBS = EXPERIMENT_NBS + FIGURE_NBS
+EXAMPLE_NBS = sorted((REPO / "notebooks" / "examples").glob("*.ipynb"))
+ALL_NBS = EXPERIMENT_NBS + FIGURE_NBS + EXAMPLE_NBS
 
 
 def _parameters_cell(path: Path):
@@ -149,6 +150,19 @@ def test_make_figures_writes_every_figure_table_and_the_report(smoke_results, tm
     assert "from replication" not in html and "build_figure" not in html  # no code shown
     # smoke runs were included on request, and nothing is judged on 1 seed
     assert "efficientnetv2_b0" in report
+
+
+def test_the_progressive_any_model_example_runs_top_to_bottom(tmp_path):
+    """The README's example: a timm ResNet-18 trained progressively in a user's loop and by the trainer."""
+    assert [p.stem for p in EXAMPLE_NBS] == ["progressive_any_model"]
+    out = tmp_path / "executed.ipynb"
+    seconds = runbook.execute(EXAMPLE_NBS[0], out, {"root": str(tmp_path), "epochs": 2}, REPO)
+    print(f"progressive_any_model: {seconds:.1f} s")
+    text = "\n".join(o.get("text", "") for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"
+                     for o in c.outputs)
+    assert "epoch 1: stage 1, 64 px" in text and "epoch 2: stage 2, 96 px" in text and "dropout 0.3" in text
+    assert "complete: EMA top-1" in text
+    assert list((tmp_path / "results" / "progressive_any_model").glob("*/summary.json"))
 
 
 def test_a_broken_notebook_fails_the_command_naming_notebook_and_cell(tmp_path):

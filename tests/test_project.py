@@ -73,9 +73,9 @@ def test_one_command_line_no_module_entry_points():
 
 
 # ---- layout: the subject at the root, the study layer above it, no import circles -----------------
-def _imports(path: Path) -> set[str]:
-    """Modules of the package that ``path`` imports (at any depth: function-level imports count)."""
-    package = "replication." + ".".join(path.relative_to(REPO / "replication").with_suffix("").parts)
+def _imports(path: Path, root: Path = REPO) -> set[str]:
+    """Modules of the package under ``root`` that ``path`` imports (at any depth: function-level imports count)."""
+    package = "replication." + ".".join(path.relative_to(root / "replication").with_suffix("").parts)
     package = package.removesuffix(".__init__")
     base = package if path.name == "__init__.py" else package.rsplit(".", 1)[0]
     found = set()
@@ -87,26 +87,26 @@ def _imports(path: Path) -> set[str]:
             else:
                 mod = node.module or ""
             names = [f"{mod}.{a.name}" for a in node.names]
-            found |= {n for n in names if _module_file(n)} or {mod}
+            found |= {n for n in names if _module_file(n, root)} or {mod}
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
-    return {m for m in found if m.startswith("replication") and _module_file(m)}
+    return {m for m in found if m.startswith("replication") and _module_file(m, root)}
 
 
-def _module_file(name: str) -> Path | None:
-    path = REPO / Path(*name.split("."))
+def _module_file(name: str, root: Path = REPO) -> Path | None:
+    path = root / Path(*name.split("."))
     for candidate in (path.with_suffix(".py"), path / "__init__.py"):
         if candidate.is_file():
             return candidate
     return None
 
 
-def _graph() -> dict[str, set[str]]:
+def _graph(root: Path = REPO) -> dict[str, set[str]]:
     graph = {}
-    for path in sorted((REPO / "replication").rglob("*.py")):
-        name = "replication." + ".".join(path.relative_to(REPO / "replication").with_suffix("").parts)
+    for path in sorted((root / "replication").rglob("*.py")):
+        name = "replication." + ".".join(path.relative_to(root / "replication").with_suffix("").parts)
         name = name.removesuffix(".__init__")
-        graph[name] = {m for m in _imports(path) if m != name}
+        graph[name] = {m for m in _imports(path, root) if m != name}
     return graph
 
 
@@ -132,12 +132,21 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_no_import_circle_and_the_config_schema_is_a_leaf():
+    """Every import counts, function-level ones and a package's imports of its own modules included: a module
+    that imports a name of its package's ``__init__``, which imports that module, is a circle too."""
     graph = _graph()
-    # a package imports its own modules ("replication.data" -> "replication.data.archive"); that is not a circle
-    flat = {k: {m for m in v if not m.startswith(k + ".") and not k.startswith(m + ".")} for k, v in graph.items()}
-    assert _cycle(flat) is None, f"import circle: {' -> '.join(_cycle(flat))}"
+    assert _cycle(graph) is None, f"import circle: {' -> '.join(_cycle(graph))}"
     assert graph["replication.config"] == set(), graph["replication.config"]
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the walker finds a circle
+
+
+def test_the_circle_check_finds_a_function_level_circle_through_a_package(tmp_path):
+    package = tmp_path / "replication" / "report"
+    package.mkdir(parents=True)
+    (tmp_path / "replication" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("TABLES = ()\n\ndef write():\n    from replication.report import document\n")
+    (package / "document.py").write_text("from replication.report import TABLES\n")
+    assert _cycle(_graph(tmp_path)) == ["replication.report", "replication.report.document", "replication.report"]
 
 
 def test_the_subject_does_not_import_the_study_layer():
@@ -145,6 +154,14 @@ def test_the_subject_does_not_import_the_study_layer():
     subject = [m for m in graph if not m.startswith(("replication.study", "replication.report", "replication.__main__"))]
     for module in subject:
         above = {m for m in graph[module] if m.startswith(("replication.study", "replication.report"))}
+        assert not above, f"{module} imports {above}"
+
+
+def test_the_study_layer_does_not_import_the_report():
+    """Imports run one way: the report reads the study's specs; the study never reads the report (issue 32)."""
+    graph = _graph()
+    for module in (m for m in graph if m.startswith("replication.study")):
+        above = {m for m in graph[module] if m.startswith("replication.report")}
         assert not above, f"{module} imports {above}"
 
 

@@ -189,3 +189,35 @@ def test_the_findings_open_the_report_with_the_gate_and_the_machines():
     assert "NVIDIA H200" in text and "Xeon" in text
     assert "**fails its validity gate** (G1 fails: F 54.9 %" in text and "C22 are not testable at this scale" in text
     assert "Not testable here** (ImageNet-scale training): C04" in text
+
+
+def test_a_record_from_uncommitted_code_counts_only_when_the_spec_explains_it(tmp_path):
+    import shutil
+
+    from replication import results
+    from replication.report import arms, disclosure
+
+    for run in ("ranger_seed0", "lamb_seed0"):  # ranger: recorded clean; lamb: dirty, explained in the spec's changes
+        shutil.copytree(REPO / "results" / "t30_tuning" / run, tmp_path / "t30_tuning" / run)
+    ranger = tmp_path / "t30_tuning" / "ranger_seed0"
+    assert arms.label(str(ranger), "cpu") == "ranger" and arms.label(str(tmp_path / "t30_tuning" / "lamb_seed0"), "cpu") == "lamb"
+    info = json.loads((ranger / "run.json").read_text()) | {"process_git_dirty": True}
+    (ranger / "run.json").write_text(json.dumps(info))
+    assert arms.label(str(ranger), "cpu") is None  # its process ran uncommitted code and nothing explains it
+    assert results.counts_as_clean(info, ranger, explained={"t30_tuning/ranger_seed0"})
+    assert disclosure.dirty_records(collect.Results(tmp_path)) == (["t30_tuning/lamb_seed0"], ["t30_tuning/ranger_seed0"])
+    (ranger / "run.json").write_text("{")
+    with pytest.raises(collect.ResultsError, match="run.json cannot be read"):
+        arms.label(str(ranger), "cpu")
+
+
+def test_a_queue_process_records_the_code_it_loaded(monkeypatch):
+    from replication import results
+
+    commits = iter(["aaaa", "bbbb-dirty", "cccc-dirty"])
+    monkeypatch.setattr(results, "git_commit", lambda: next(commits))
+    monkeypatch.setattr(results, "_PROCESS_COMMIT", [])
+    first = results.run_info("/tmp/x", 1, 64, {})
+    second = results.run_info("/tmp/y", 1, 64, {})
+    assert (first["git_commit"], first["process_git_commit"], first["process_git_dirty"]) == ("aaaa", "bbbb", True)
+    assert (second["git_commit"], second["git_dirty"], second["process_git_commit"]) == ("cccc", True, "bbbb")

@@ -212,3 +212,15 @@ def test_the_tuning_family_reads_only_the_minival_and_declares_its_rule_and_gate
         assert cfg.schedule.mode == "fixed" and cfg.schedule.image_size == (128, 128)
     knobs = spec.knobs("cpu", "tuning")
     assert "Finalists" in knobs["rule"] and "80.0 %" in knobs["gate"] and knobs["gate_epochs"] <= 20
+
+
+def test_a_study_spec_is_parsed_once_however_many_arms_it_resolves(monkeypatch):
+    monkeypatch.setattr(C, "_PARSED", {})
+    monkeypatch.setattr(C, "PARSES", C.Counter())
+    study = spec.load("cpu")
+    configs = [study.config(arm, seed) for arm, seed in study.runs()]
+    spec.load("cpu")
+    assert len(configs) > 60 and C.PARSES[str(C.study_path("cpu").resolve())] == 1
+    raw = C.read_yaml(C.study_path("cpu"))
+    raw["trainer"]["data"]["batch_size"] = -1  # a caller's change never reaches the next reader
+    assert C.read_yaml(C.study_path("cpu"))["trainer"]["data"]["batch_size"] == 64

@@ -9,6 +9,7 @@ tables/figures (T = table, F = figure) the model appears in. Baselines are alway
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
@@ -27,6 +28,7 @@ class ModelEntry:
     builder: str  # our variant key / fused-stage count (+ "k3": 3x3 fused blocks), or the timm model name
     fixed_input: bool = False  # needs ``img_size`` at build time (ViTs)
     note: str = ""
+    factory: Callable[..., nn.Module] | None = None  # a user's builder (``register``): factory(num_classes=, **overrides)
 
 
 def _ours(name, paper, train, evl, tables, builder=None, note=""):
@@ -96,16 +98,52 @@ NOT_BUILDABLE = {
 }
 
 
+TIMM_PREFIX = "timm:"  # model.name=timm:<any timm model> builds that timm model, registered or not
+
+
+def register(name: str, factory: Callable[..., nn.Module], paper_name: str = "", train_size: int = 224,
+             eval_size: int = 224, note: str = "") -> ModelEntry:
+    """Make ``name`` a model the trainer, the CLI and a study spec can use: ``factory(num_classes=N, **overrides)``
+    returns a fresh ``nn.Module`` (overrides: ``drop_path_rate`` from the config; accept ``**kwargs`` and ignore
+    what the model has no use for). Names already registered, or starting with ``timm:``, are refused."""
+    if name in REGISTRY or name.startswith(TIMM_PREFIX) or not name:
+        raise ValueError(f"cannot register {name!r}: the name is taken (see `python -m replication models`) or "
+                         f"starts with {TIMM_PREFIX!r}; choose another")
+    if not callable(factory):
+        raise TypeError(f"register({name!r}, factory): the factory must be callable, got {type(factory).__name__}")
+    entry = ModelEntry(name, paper_name or name, train_size, eval_size, "user", (), name, note=note, factory=factory)
+    REGISTRY[name] = entry
+    return entry
+
+
 def list_models(source: str | None = None) -> list[str]:
-    """Registered names in registry order, optionally only ``source`` ('ours' or 'timm')."""
+    """Registered names in registry order, optionally only ``source`` ('ours', 'timm' or 'user')."""
     return [n for n, e in REGISTRY.items() if source in (None, e.source)]
 
 
+def is_known(name: str) -> bool:
+    """A registered name, or ``timm:<name>`` of a model timm can build."""
+    try:
+        model_info(name)
+    except KeyError:
+        return False
+    return True
+
+
 def model_info(name: str) -> ModelEntry:
+    if name.startswith(TIMM_PREFIX):
+        import timm  # lazily: only a timm: name needs timm's model list
+
+        builder = name.removeprefix(TIMM_PREFIX)
+        if not timm.is_model(builder):
+            close = difflib.get_close_matches(builder, timm.list_models(), n=3)
+            raise KeyError(f"unknown timm model {builder!r} in {name!r}.{' Did you mean ' + ', '.join(close) + '?' if close else ''}")
+        return ModelEntry(name, builder, 224, 224, "timm", (), builder, note="any timm model, by name")
     if name not in REGISTRY:
         close = difflib.get_close_matches(name, REGISTRY, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else " See `python -m replication models`."
-        raise KeyError(f"unknown model {name!r}.{hint}")
+        raise KeyError(f"unknown model {name!r}.{hint} Any timm model works as timm:<name>, and "
+                       "replication.models.register adds your own.")
     return REGISTRY[name]
 
 
@@ -118,6 +156,8 @@ def create_model(name: str, num_classes: int = 1000, **overrides) -> nn.Module:
     entry = model_info(name)
     if overrides.pop("pretrained", False):
         raise ValueError("pretrained=True is not supported: no weights are downloaded in this project")
+    if entry.factory is not None:
+        return entry.factory(num_classes=num_classes, **overrides)
     if entry.source == "ours":
         if entry.builder in VARIANTS:
             return efficientnetv2(entry.builder, num_classes=num_classes, **overrides)
@@ -149,15 +189,23 @@ def zero_init_last_bn(model: nn.Module) -> int:
     return count
 
 
+HEAD_DROPOUTS = ("head_drop", "head.drop")  # timm ViTs / ClassifierHead; torchvision: in ``classifier``
+
+
 def set_dropout(model: nn.Module, p: float) -> None:
-    """Change the dropout before the classifier in place (no rebuild), for ours and timm models."""
+    """Change the dropout before the classifier in place (no rebuild): ours and timm models (``drop_rate``,
+    read at forward time, or the head's ``nn.Dropout``) and torchvision's (an ``nn.Dropout`` in ``classifier``).
+    A model without one accepts ``p=0`` (nothing to switch off) and refuses more, naming the model."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout must be in [0, 1], got {p}")
     found = False
     if hasattr(model, "drop_rate"):  # ours and timm EfficientNet/ResNet read it at forward time
         model.drop_rate, found = p, True
     for name, module in model.named_modules():
-        if name in ("head_drop", "head.drop") and isinstance(module, nn.Dropout):  # ViT / ClassifierHead
+        head = name in HEAD_DROPOUTS or name.split(".")[0] == "classifier"
+        if head and isinstance(module, nn.Dropout):
             module.p, found = p, True
-    if not found:
-        raise ValueError(f"{type(model).__name__} has no classifier dropout that set_dropout knows")
+    if not found and p > 0:
+        raise ValueError(f"{type(model).__module__}.{type(model).__name__} has no dropout before its classifier that "
+                         f"set_dropout knows (a drop_rate attribute, head_drop / head.drop, or an nn.Dropout in "
+                         f"classifier); schedule dropout 0 for it (schedule.dropout=[0,0]) or give it such a layer")

@@ -5,33 +5,22 @@
     report.build_figure("F6", "results", "figures")    # figure06 .png + .svg
     report.write_report("results", "figures")          # figures/REPORT.md (+ HTML, see document)
 
-Modules: ``collect`` reads results; ``measured`` shapes our numbers; ``tables_*`` and
-``figures`` put them beside the paper's; ``verdicts`` holds the criteria; ``checks`` judges each
-claim of ``paper_data/claims.yaml``; ``document`` writes REPORT.md and its HTML rendering.
+Modules: ``catalog`` names every table and figure and its builder; ``collect`` reads results;
+``measured`` shapes our numbers; ``tables_*`` and ``figures`` put them beside the paper's; ``verdicts``
+holds the criteria; ``checks`` judges each claim of ``paper_data/claims.yaml``; ``gates`` decides whether
+a proxy can judge at all; ``document`` writes REPORT.md and its HTML rendering; ``build`` runs the
+plotting notebooks and the report (``make figures``).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from replication.report.catalog import FIGURES, TABLES, build_item, build_items
 from replication.report.collect import Results
 from replication.report.items import Item
 
-TABLES = ("T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "T13")
-FIGURES = ("F1", "F3", "F5", "F6")
-
-
-def _builders() -> dict:
-    from replication.report import figures, tables_proxy, tables_speed, tables_static
-
-    return {
-        "T1": tables_static.table01, "T2": tables_speed.table02, "T3": tables_static.table03,
-        "T4": tables_static.table04, "T5": tables_proxy.table05, "T6": tables_static.table06,
-        "T7": tables_speed.table07, "T8": tables_proxy.table08, "T9": tables_static.table09,
-        "T10": tables_speed.table10, "T11": tables_speed.table11, "T12": tables_proxy.table12,
-        "T13": tables_proxy.table13, "F1": figures.figure01, "F3": figures.figure03,
-        "F5": figures.figure05, "F6": figures.figure06,
-    }
-
+__all__ = ["TABLES", "FIGURES", "build_item", "build_items", "build_tables", "build_figure", "show_figure",
+           "write_report", "results", "overview", "check_parameters", "PARAMETERS"]
 
 # the plotting notebooks' parameters: name -> (type, item type, help), checked by ``study.parameters``
 PARAMETERS = {
@@ -54,15 +43,6 @@ def check_parameters(values: dict, notebook: str) -> dict:
 
 def results(results_dir="results", include_smoke: bool = False) -> Results:
     return Results(Path(results_dir), include_smoke=include_smoke)
-
-
-def build_item(key: str, res: Results) -> Item:
-    """The frame of one table or figure (nothing written)."""
-    return _builders()[key](res)
-
-
-def build_items(res: Results) -> dict[str, Item]:
-    return {key: build_item(key, res) for key in (*TABLES, *FIGURES)}
 
 
 def build_tables(results_dir="results", out_dir="figures", include_smoke: bool = False,

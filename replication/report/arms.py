@@ -16,8 +16,10 @@ import functools
 import pandas as pd
 
 from replication import config as config_mod
-from replication import progressive
+from replication import progressive, results
 from replication.config import ConfigError
+from replication.report.collect import ResultsError
+from replication.study import spec
 
 START = "model.init_checkpoint"
 IGNORED = (*config_mod.MECHANICS_KEYS, "run_id", START)
@@ -32,8 +34,6 @@ def _comparable(cfg: config_mod.Config, pretrained: bool) -> tuple:
 @functools.lru_cache(maxsize=None)
 def declared(profile: str) -> dict[tuple, str]:
     """Comparable resolved config -> arm name, for every (arm, seed) of study ``profile`` ({} without one)."""
-    from replication.study import spec
-
     try:
         study = spec.load(profile)
     except (ConfigError, FileNotFoundError, ValueError):
@@ -47,13 +47,32 @@ def declared(profile: str) -> dict[tuple, str]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def explained(profile: str) -> frozenset[str]:
+    """Run folders (``<experiment>/<run_id>``) whose record from a tree with uncommitted changes the study spec's
+    ``changes`` explain (an entry's ``runs``, written ``<family>/<run_id>``), so that they count."""
+    try:
+        study = spec.load(profile)
+    except (ConfigError, FileNotFoundError, ValueError):
+        return frozenset()
+    named = [run.partition("/") for change in study.changes for run in change.get("runs") or ()]
+    return frozenset(f"{spec.EXPERIMENTS.get(family, family)}/{run_id}" for family, _, run_id in named)
+
+
 def label(run_dir: str, profile) -> str | None:
-    """The declared arm that the run in ``run_dir`` is, or None."""
+    """The declared arm that the run in ``run_dir`` is, or None (also for a record whose process ran code with
+    uncommitted changes that the spec's ``changes`` do not explain: ``results.counts_as_clean``)."""
     if not isinstance(profile, str) or not profile:
         return None
     try:
         saved = config_mod.from_dict(config_mod.read_yaml(f"{run_dir}/config.yaml"))
     except (ConfigError, OSError):
+        return None
+    try:
+        info = results.read_run_info(run_dir)
+    except results.RunError as err:
+        raise ResultsError(str(err)) from None
+    if not results.counts_as_clean(info, run_dir, explained(profile)):
         return None
     return declared(profile).get(_comparable(saved, bool(saved.model.init_checkpoint)))
 

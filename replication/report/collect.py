@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from replication.results import describe_hardware  # noqa: F401 - the report's name for it as well
+
 SMOKE = "smoke"
 
 
@@ -168,20 +170,6 @@ class Results:
             texts = {describe_hardware({c.rsplit(".", 1)[1]: r[c] for c in dotted}) for _, r in frame.iterrows()}
             return "; ".join(sorted(t for t in texts if t))
         return ""
-
-
-def describe_hardware(hw: dict) -> str:
-    """One line for a run summary's ``hardware`` dict: the GPUs, or the processor and CPU count."""
-    gpus = hw.get("gpus")
-    if isinstance(gpus, (list, tuple)) and gpus:
-        return ", ".join(sorted(set(map(str, gpus))))
-    processor = hw.get("processor")
-    if not isinstance(processor, str) or not processor:
-        return ""
-    extra = [f"{int(hw['cpu_count'])} CPUs" if pd.notna(hw.get("cpu_count")) else "",
-             f"{int(hw['torch_threads'])} torch threads" if pd.notna(hw.get("torch_threads")) else ""]
-    extra = [e for e in extra if e]
-    return processor + (f" ({', '.join(extra)})" if extra else "")
 
 
 def _hardware_text(value) -> str:

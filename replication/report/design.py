@@ -30,7 +30,8 @@ def lines(profile: str = "cpu") -> list[str]:
              for f, arms, seeds in study.queue]
     out += ["**Queue** (one run at a time, in this order): " + "; ".join(order) + ".", ""]
     out += ["**Changes after the declaration:** " + ("none." if not study.changes else ""), ""]
-    out += [f"- {c['date']}: {c['what']} Why: {c['why']}" for c in study.changes]
+    out += [f"- {c['date']}: {c['what']} Why: {c['why']}" + (f" Runs: {', '.join(c['runs'])}." if c.get("runs") else "")
+            for c in study.changes]
     return out + [""]
 
 

@@ -4,15 +4,18 @@ deviations from the declared plan that the sections above do not state.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
+from replication.data.manifest import load_manifest
+from replication.report import arms, tables_proxy
 from replication.report import measured as m
-from replication.report import tables_proxy
 from replication.report.collect import Results
 from replication.report.items import markdown_table
-from replication.results import REBUILT
+from replication.results import REBUILT, counts_as_clean, read_run_info
+from replication.study import spec
 
 
 def _families() -> dict[str, str]:
@@ -58,8 +61,6 @@ def _short(commit) -> str:
 def bench_machines(res: Results) -> pd.DataFrame:
     """The speed suites (``results/bench/<machine>/environment.json``): machine, torch, when, the command as it
     ran and its commit; then the other bench files' rows by machine with their commits."""
-    import json
-
     rows = []
     for env_path in sorted((res.root / "bench").glob("*/environment.json")):
         env = json.loads(env_path.read_text())
@@ -80,11 +81,28 @@ def bench_machines(res: Results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def dirty_records(res: Results, profile: str = "cpu") -> tuple[list[str], list[str]]:
+    """Run folders (``<experiment>/<run_id>``) whose process loaded uncommitted code: (explained by the spec's
+    ``changes``, so counted; not explained, so not counted)."""
+    explained, refused = [], []
+    for info_path in sorted(res.root.glob("*/*/run.json")):
+        key = f"{info_path.parent.parent.name}/{info_path.parent.name}"
+        info = read_run_info(info_path.parent)
+        if counts_as_clean(info, info_path.parent):
+            continue
+        (explained if counts_as_clean(info, info_path.parent, arms.explained(profile)) else refused).append(key)
+    return explained, refused
+
+
 def compute_lines(res: Results) -> list[str]:
     table, machines = compute_table(res), bench_machines(res)
+    explained, refused = dirty_records(res)
     out = ["Every trained run's wall-clock training and evaluation time from its `summary.json`, by family (smoke "
            "runs excluded); the host is the processor the run recorded.", ""]
     out += [markdown_table(table), ""] if not table.empty else ["No training run is recorded yet.", ""]
+    out += [f"Records whose process ran code with uncommitted changes: {len(explained)} explained by the spec's `changes` "
+            f"and counted ({', '.join(explained) or 'none'}); {len(refused)} not explained and not counted "
+            f"({', '.join(refused) or 'none'}). Records older than `run.json` carry no such flag.", ""]
     if not machines.empty:
         out += ["Speed, memory and trainer measurements (`results/bench/`), by machine, with the command as it ran and "
                 "its commit (`-dirty`: the tree had uncommitted changes):", "", markdown_table(machines), ""]
@@ -94,8 +112,6 @@ def compute_lines(res: Results) -> list[str]:
 def data_lines(res: Results) -> list[str]:
     """Which archive the runs read, by dataset: the manifest's first source (the one on these machines), and how
     many runs record that archive and its checksum in their own ``run.json``."""
-    from replication.data.manifest import load_manifest
-
     frames = [runs.assign(family=family) for family, folder in _families().items()
               if not (runs := _runs(res, folder)).empty and "data.dataset" in runs.columns]
     if not frames:
@@ -124,7 +140,7 @@ def limitations_lines(res: Results) -> list[str]:
     if not mixed.empty:
         out.append("- **Hosts mixed within a family**: " + "; ".join(f"{r['family']}: {r['hosts (runs)']}"
                                                                      for _, r in mixed.iterrows()) + ".")
-    out += [f"- **Same seed, other host**: {text}." for text in tables_proxy.rebuilt_sources(res)]
+    out += [f"- **Same seed, other host**: {text}.{_rerun_spread(res)}" for text in tables_proxy.rebuilt_sources(res)]
     pixels = _size_speedup(res)
     if pixels:
         out.append(f"- **The CPU compresses the speed-up of small images**: {pixels}; on an accelerator the "
@@ -137,6 +153,23 @@ def limitations_lines(res: Results) -> list[str]:
             "number of claims judged, so among k independent claims whose effect is truly 0, about 0.05 k would be "
             "called different by chance."]
     return out
+
+
+def _rerun_spread(res: Results) -> str:
+    """The largest rerun-vs-record gap of the rebuilt source runs beside their arms' seed std."""
+    folder = m.EXPERIMENTS["progressive"]
+    again, original = m.runs_table(Results(res.root / REBUILT, res.include_smoke), folder), m.runs_table(res, folder)
+    if again.empty or original.empty:
+        return ""
+    both = again[["run_id", "top1"]].merge(original[["run_id", "top1", "arm"]], on="run_id", suffixes=("_rerun", ""))
+    if both.empty:
+        return ""
+    gap = (both["top1_rerun"] - both["top1"]).abs()
+    stds = {arm: original.loc[original["arm"] == arm, "top1"].std() for arm in both["arm"].dropna().unique()}
+    spread = ", ".join(f"{arm} {std:.2f}" for arm, std in stds.items() if std == std)
+    return (f" The largest gap, {gap.max():.2f} points ({both.loc[gap.idxmax(), 'run_id']}), is more than the arms' seed "
+            f"std ({spread} points): the host is a source of variation the seeds do not cover." if spread and
+            gap.max() > max(stds.values()) else "")
 
 
 def _size_speedup(res: Results) -> str:
@@ -155,8 +188,6 @@ def _size_speedup(res: Results) -> str:
 
 def deviations_lines(res: Results, profile: str = "cpu") -> list[str]:
     """Departures from the paper or from the declared plan that no other section states, from the spec and the records."""
-    from replication.study import spec
-
     study = spec.load(profile)
     out = []
     per_batch = [a.name for f in study.families.values() for a in f.arms.values()

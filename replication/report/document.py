@@ -13,7 +13,8 @@ from pathlib import Path
 
 from replication import paper
 from replication.results import atomic_write_text
-from replication.report import TABLES, FIGURES, build_items, checks
+from replication.report import checks
+from replication.report.catalog import FIGURES, TABLES, build_items
 from replication.report import bench_section, design, disclosure, gates, nas_figure, recipe_table, summary, trace, trial
 from replication.report import verdicts as v
 from replication.report.collect import Results

@@ -15,6 +15,7 @@ from replication.report import measured as m
 from replication.report import trial
 from replication.report import verdicts as v
 from replication.report.collect import Results
+from replication.study import spec
 
 HOLDS, FAILS, PENDING = "holds", "fails", "pending"
 
@@ -93,8 +94,6 @@ def evaluate(res: Results, profile: str = trial.PROFILE) -> dict[str, GateResult
     """Every gate of study ``profile`` on the records in ``res`` (computed once per Results)."""
     key = ("gates", profile)
     if key not in res._cache:
-        from replication.study import spec
-
         gates = spec.load(profile).gates
         res._cache[key] = {name: GateResult(name, g.proxy, g.declared, g.judges,
                                             tuple(_check(res, k, c) for k, c in g.checks.items()))

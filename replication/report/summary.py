@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from replication import paper
+from replication.report import disclosure, gates
 from replication.report import measured as m
 from replication.report import verdicts as v
 from replication.report.items import markdown_table
@@ -60,9 +61,7 @@ def lines(claims: pd.DataFrame) -> list[str]:
 
 
 def _machines(res) -> str:
-    """The speed suites' machines in words: 'NVIDIA H200 (one float16 run, torch 2.11.0+cu130) and ...'."""
-    from replication.report import disclosure
-
+    """The speed suites' machines in words: 'NVIDIA H200 (59 rows, torch 2.11.0+cu130, started ...) and ...'."""
     suites = disclosure.bench_machines(res)
     suites = suites[suites["what"] == "speed suite"] if not suites.empty else suites
     return " and ".join(f"{r['machine']} ({r['rows']} rows, torch {r['torch']}, started {r['started']})"
@@ -70,8 +69,6 @@ def _machines(res) -> str:
 
 
 def _training_hosts(res) -> str:
-    from replication.report import disclosure
-
     table = disclosure.compute_table(res)
     if table.empty:
         return "no run yet"
@@ -83,8 +80,6 @@ def _training_hosts(res) -> str:
 
 def findings(claims: pd.DataFrame, res) -> list[str]:
     """The report's first lines: what the evidence says, in words, with the hardware and the proxies' accuracy."""
-    from replication.report import gates
-
     exact = claims[claims["evidence"] == "exact"]
     measured = claims[claims["evidence"] == "measured here"]
     proxy = claims[claims["evidence"] == "proxy"]
@@ -104,6 +99,7 @@ def findings(claims: pd.DataFrame, res) -> list[str]:
                    f"{'judged from it' if gate.status == gates.HOLDS else 'not testable at this scale with it'}; "
                    "its runs stay in the report as measured.")
     tuning = m.runs_table(res, m.EXPERIMENTS["tuning"]) if "tuning" in m.EXPERIMENTS else pd.DataFrame()
+    tuning = tuning.dropna(subset=["top1"]) if not tuning.empty else tuning
     if not tuning.empty:
         best = tuning.loc[tuning["top1"].idxmax()]
         out.append(f"- **A second proxy** is being tuned on a minival carved from Imagenette train (issue 30): "

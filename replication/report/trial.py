@@ -1,12 +1,12 @@
 """The progressive trial arm by arm: every declared arm of the cpu study's progressive family over its
-seeds, and the contrasts between arms that differ in one setting, which split P's gap to F into parts
-(size schedule, regularization strength, adaptive regularization, training length). The contrasts
-were written down after the P, F, F_time and V runs (the report says so): they read the trial, they
-decide no verdict.
+seeds, and the contrasts between arms that differ in one setting (the spec's ``contrasts``), which split
+the method's gap to the fixed baseline into parts (size schedule, regularization strength, adaptive
+regularization, training length). The spec says when they were written (``contrasts_written``, the
+report prints it): they read the trial, they decide no verdict.
 
 Written to ``figures/trial_arms.csv`` and ``figures/trial_contrasts.csv`` and shown in the report
-beside Tables 12-13. The other trained families of the study (the size x RandAugment grid, transfer) get
-the same per-arm table, without contrasts (their verdicts are Tables 5 and 8):
+beside Tables 12-13. The other trained families of the study (the size x RandAugment grid, transfer,
+tuning) get the same per-arm table, without contrasts (their verdicts are Tables 5 and 8):
 ``figures/arms_<family>.csv``. Only runs whose saved config is a declared arm count (:mod:`arms`).
 """
 from __future__ import annotations
@@ -20,30 +20,24 @@ from replication.report import verdicts as v
 from replication.report.collect import Results
 from replication.report.items import narrow_tables
 from replication.results import atomic_write_text
+from replication.study import spec
 
 FAMILY, PROFILE = "progressive", "cpu"
 OTHER_FAMILIES = ("size_augmentation", "transfer", "tuning")  # trained families with an arms table and no contrasts
 ARMS_CSV, CONTRASTS_CSV = "trial_arms.csv", "trial_contrasts.csv"
-CONTRASTS = (  # (baseline arm, compared arm, what compared - baseline isolates), from the arms' declared purposes
-    ("F", "P", "the method vs fixed 128 px at equal epochs (Table 12)"),
-    ("F_time", "P", "the method vs fixed 128 px at equal training time (Figure 1)"),
-    ("F", "V", "progressive sizes alone: the size schedule, regularization held at the middle"),
-    ("V", "P", "adaptive regularization alone under progressive sizes (Table 13)"),
-    ("V", "W", "weak (first-stage) instead of middle regularization under progressive sizes"),
-    ("F", "R", "a random size per batch in [64, 128] instead of fixed 128 px, middle regularization"),
-    ("R", "RA", "adaptive regularization alone under random resize (Table 13)"),
-    ("P", "O", "the released code's schedule instead of the paper's, same sizes"),
-    ("P", "V1P", "EfficientNet-B0 (V1) instead of V2-B0 under exactly P's training (Table 10's proxy)"),
-    ("F36", "P36", "the method vs fixed 128 px at 36 epochs (length trend)"),
-)
 COLUMNS = {"top1": "top1_acc_pct", "summary.final_at_train_size.ema_top1": "top1_at_train_size_pct",
            "train_hours": "train_hours"}
 
 
 def _declared(family: str = FAMILY):
-    from replication.study import spec
-
     return spec.load(PROFILE).family(family).arms
+
+
+def declared_contrasts(family: str = FAMILY) -> tuple[list, str]:
+    """The family's contrasts as the study spec writes them: [(baseline arm, compared arm, what it isolates)],
+    and when they were written."""
+    knobs = spec.load(PROFILE).family(family).knobs
+    return [tuple(c) for c in knobs.get("contrasts") or ()], str(knobs.get("contrasts_written", ""))
 
 
 def arms_csv(family: str) -> str:
@@ -90,7 +84,7 @@ def contrasts(done: pd.DataFrame) -> pd.DataFrame:
     """Each contrast whose two arms have runs among ``done`` (:func:`runs`): compared - baseline top-1 (points) with Welch's 95 %
     interval and a plain reading."""
     rows = []
-    for base, arm, what in CONTRASTS:
+    for base, arm, what in declared_contrasts()[0]:
         d = v.welch(*(m.arm_values(done, arm=a) for a in (base, arm))) if not done.empty else None
         if d is None:
             continue
@@ -122,11 +116,11 @@ def lines(res: Results) -> list[str]:
            "wall-clock training hours; mean, sample std and 95 % t half-width over seeds.", "",
            narrow_tables(arms.drop(columns=["what it answers"])), ""]
     if not diffs.empty:
-        out += ["Contrasts between arms that differ in one setting, each compared - baseline in top-1 points with "
-                "Welch's 95 % interval: together they say which part of the schedule P's gap to F comes from. They "
-                "follow the purposes declared with the arms but were written down on 2026-12-02, after P, F, F_time "
-                "and V had run: a reading aid beside the verdicts, not verdicts.", "",
-                narrow_tables(diffs), ""]
+        out += ["Contrasts between arms that differ in one setting (the study spec's `contrasts`), each compared - "
+                "baseline in top-1 points with Welch's 95 % interval: together they say which part of the schedule "
+                "the method's gap to the fixed baseline comes from. They follow the purposes declared with the arms "
+                f"but were written down on {declared_contrasts()[1]}: a reading aid beside the verdicts, not "
+                "verdicts.", "", narrow_tables(diffs), ""]
     return out + [f"Files: [{ARMS_CSV}]({ARMS_CSV}), [{CONTRASTS_CSV}]({CONTRASTS_CSV})", ""]
 
 

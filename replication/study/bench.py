@@ -83,9 +83,7 @@ class Bench:
         self.ips: dict[str, dict[int, float]] = {}  # model consumption per size, shared by sections
         self.prefilled: set[str] = set()  # datasets already in this process's decoded cache
         env = results.environment()
-        from replication.report.collect import describe_hardware
-
-        self.stamp = {"hardware": describe_hardware(env["hardware"]), "cpu_count": env["hardware"]["cpu_count"],
+        self.stamp = {"hardware": results.describe_hardware(env["hardware"]), "cpu_count": env["hardware"]["cpu_count"],
                       **env["versions"], "git_commit": env["git_commit"], "profile": profile,
                       "model": self.base.model.name, "batch_size": self.base.data.batch_size, "steps_per_epoch": steps,
                       "repeats": repeats}

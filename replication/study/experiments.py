@@ -227,11 +227,8 @@ def static(tables, output_dir) -> pd.DataFrame:
 def hardware(device: str = "") -> str:
     """A short description of this machine: the GPU, or the processor and its CPU count (``device="cpu"``:
     the processor even where a GPU is present)."""
-    from replication.report.collect import describe_hardware
-    from replication.results import environment
-
-    hw = environment()["hardware"]
-    return describe_hardware(dict(hw, gpus=[]) if device == "cpu" else hw)
+    hw = results.environment()["hardware"]
+    return results.describe_hardware(dict(hw, gpus=[]) if device == "cpu" else hw)
 
 
 def _note(job: dict, group: list[dict], warmup: int, repeats: int) -> str:

@@ -1,8 +1,8 @@
-"""Papermill batches and the report: what ``make figures``, ``make experiments`` and ``make report`` run.
+"""Papermill batches: the experiment notebooks (``make experiments``) and the machinery that
+``make figures`` uses for the plotting notebooks (``replication.report.build``).
 
-    python -m replication figures                       # plotting notebooks, then the report
     python -m replication experiments --profile cpu     # experiment notebooks (resumable)
-    python -m replication report                        # figures/REPORT.md + build/report.html
+    python -m replication notebooks                     # notebooks/*/*.ipynb from their .py sources
 
 Executed copies of the notebooks go to the git-ignored ``build/`` folder. Any notebook that fails
 makes the command fail, naming the notebook, the cell and the error; the others still run.
@@ -99,8 +99,8 @@ def execute(path: Path, out: Path, parameters: dict, cwd: Path = REPO, timeout: 
                             extra_arguments=["--IPKernelApp.log_level=ERROR"])  # not its local-TCP warning
     except PapermillExecutionError as err:
         index, line = _source_cell(path, err.cell_index, bool(parameters))
-        raise NotebookFailure(f"{_rel(path)}: cell {index} (0-based, execution count {err.exec_count}: {line!r}) "
-                              f"raised {err.ename}: {err.evalue} -- traceback in the executed copy {_rel(out)}") from None
+        raise NotebookFailure(f"{rel(path)}: cell {index} (0-based, execution count {err.exec_count}: {line!r}) "
+                              f"raised {err.ename}: {err.evalue} -- traceback in the executed copy {rel(out)}") from None
     return time.perf_counter() - start
 
 
@@ -117,7 +117,7 @@ def _source_cell(source: Path, index: int, injected: bool) -> tuple[int, str]:
     return index, text.splitlines()[0] if text else ""
 
 
-def _rel(path: Path) -> str:
+def rel(path: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -130,7 +130,7 @@ def run_batch(jobs: list[tuple[Path, Path, dict]], cwd: Path, timeout: int | Non
     for path, out, params in jobs:
         try:
             seconds = execute(path, out, params, cwd, timeout)
-            print(f"ok     {_rel(path)} ({seconds:.1f} s) -> {_rel(out)}", flush=True)
+            print(f"ok     {rel(path)} ({seconds:.1f} s) -> {rel(out)}", flush=True)
         except NotebookFailure as err:
             failures.append(str(err))
             print(f"FAILED {err}", file=sys.stderr, flush=True)
@@ -151,45 +151,10 @@ def writable_folder(folder: Path, option: str) -> Path:
     return Path(folder)
 
 
-def _outputs(results_dir: Path, figures_dir: Path, build_dir: Path) -> None:
-    """Before anything runs: the results folder exists, the output folders can be written."""
-    from replication.report.collect import results_folder
-
-    results_folder(results_dir, "--results")
-    writable_folder(figures_dir, "--figures")
-    writable_folder(build_dir, "--build")
-
-
-def figures(results_dir: Path, figures_dir: Path, build_dir: Path, notebooks_dir: Path = NOTEBOOKS / "figures",
-            include_smoke: bool = False) -> int:
-    start = time.perf_counter()
-    _outputs(results_dir, figures_dir, build_dir)
-    params = {"results_dir": str(Path(results_dir).resolve()), "figures_dir": str(Path(figures_dir).resolve()),
-              "include_smoke": include_smoke}
-    jobs = [(nb, Path(build_dir) / "figures" / nb.name, params) for nb in sorted(Path(notebooks_dir).glob("*.ipynb"))]
-    if not jobs:
-        print(f"error: no notebooks in {notebooks_dir}", file=sys.stderr)
-        return 2
-    failures = run_batch(jobs, REPO)
-    code = report(results_dir, figures_dir, build_dir, include_smoke)
-    print(f"figures: {len(jobs)} notebooks + report in {time.perf_counter() - start:.1f} s")
-    return _finish(failures) or code
-
-
-def _finish(failures: list[str]) -> int:
+def finish(failures: list[str]) -> int:
     if failures:
         print(f"\n{len(failures)} notebook(s) failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
-    return 0
-
-
-def report(results_dir: Path, figures_dir: Path, build_dir: Path, include_smoke: bool = False) -> int:
-    from replication import report as report_mod
-
-    _outputs(results_dir, figures_dir, build_dir)
-    html = Path(build_dir) / "report.html"
-    path = report_mod.write_report(results_dir, figures_dir, html_path=html, include_smoke=include_smoke)
-    print(f"wrote {_rel(path)} and {_rel(html)}")
     return 0
 
 
@@ -225,7 +190,7 @@ def experiments(profile: str, build_dir: Path, only=(), overrides=None, timeout:
         return 2
     failures = run_batch(jobs, REPO, timeout)
     print(f"experiments ({profile}): {len(jobs)} notebooks in {time.perf_counter() - start:.1f} s")
-    return _finish(failures)
+    return finish(failures)
 
 
 def _pairs(items) -> dict:
@@ -243,44 +208,22 @@ def add_commands(subparsers) -> None:
                                description="The .py files beside the notebooks are their sources; this writes the .ipynb.")
     nb.add_argument("--check", action="store_true", help="only report notebooks out of date (exit 1)")
     nb.set_defaults(func=_notebooks_cli)
-    for name, text in (("figures", "run the plotting notebooks, then write the report"),
-                       ("experiments", "run the experiment notebooks of a profile (resumable)"),
-                       ("report", "write figures/REPORT.md and build/report.html")):
-        p = subparsers.add_parser(name, help=text, description=text)
-        p.add_argument("--results", type=Path, default=REPO / "results", help="results folder (default: results/)")
-        p.add_argument("--figures", type=Path, default=REPO / "figures", help="output folder (default: figures/)")
-        p.add_argument("--build", type=Path, default=REPO / "build", help="executed notebooks (default: build/)")
-        p.add_argument("--include-smoke", action="store_true", help="also show smoke-profile runs (never evidence)")
-        if name == "figures":
-            p.add_argument("--notebooks", type=Path, default=NOTEBOOKS / "figures", help="plotting notebooks folder")
-        if name == "experiments":
-            p.add_argument("--profile", choices=PROFILES, required=True)
-            p.add_argument("--only", nargs="*", default=(), metavar="NOTEBOOK", help=f"subset of {', '.join(EXPERIMENT_ORDER)}")
-            p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="set a parameter of every notebook that has it")
-            p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
-        p.set_defaults(func=_cli)
+    text = "run the experiment notebooks of a profile (resumable)"
+    p = subparsers.add_parser("experiments", help=text, description=text)
+    p.add_argument("--build", type=Path, default=REPO / "build", help="executed notebooks (default: build/)")
+    p.add_argument("--profile", choices=PROFILES, required=True)
+    p.add_argument("--only", nargs="*", default=(), metavar="NOTEBOOK", help=f"subset of {', '.join(EXPERIMENT_ORDER)}")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="set a parameter of every notebook that has it")
+    p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    p.set_defaults(func=_cli)
 
 
 def _notebooks_cli(args) -> int:
     stale = sync_notebooks(check=args.check)
     for path in stale:
-        print(f"{'out of date' if args.check else 'wrote'}: {_rel(path)}")
+        print(f"{'out of date' if args.check else 'wrote'}: {rel(path)}")
     return 1 if args.check and stale else 0
 
 
 def _cli(args) -> int:
-    from replication.report.collect import ResultsError
-
-    try:
-        if args.command == "figures":
-            return figures(args.results, args.figures, args.build, args.notebooks, args.include_smoke)
-        if args.command == "report":
-            return report(args.results, args.figures, args.build, args.include_smoke)
-    except (NotebookFailure, ResultsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:  # e.g. a file of the figures folder that cannot be replaced
-        print(f"error: cannot write {err.filename or ''}: {err.strerror or err}; give writable --figures and --build "
-              "folders", file=sys.stderr)
-        return 2
     return experiments(args.profile, args.build, args.only, _pairs(args.set), args.timeout)
