@@ -64,6 +64,26 @@ def test_apply_stage_switches_transform_mixup_and_dropout(build):
         recipe.apply_stage(step, dataset=train_set)
 
 
+def test_a_torchvision_resnet18_trains_progressively_in_a_users_loop():
+    """Stages without dropout (it has none before its classifier): sizes and RandAugment still grow."""
+    model, mixup = torchvision.models.resnet18(num_classes=10), Mixup(mixup_alpha=0.0, num_classes=10)
+    train_set = data.get_dataset("imagenette_tiny", "train")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    stages = progressive.schedule("paper", 2, 2, image_size=(32, 48), randaug_magnitude=(0, 10),
+                                  mixup_alpha=(0.0, 0.2), dropout=(0.0, 0.0))
+    sizes = []
+    for epoch in range(2):
+        transform = recipe.apply_stage(progressive.stage_at(stages, epoch), model=model, dataset=train_set, mixup=mixup)
+        x, y = next(iter(torch.utils.data.DataLoader(train_set, batch_size=8, shuffle=True)))
+        x, y = mixup(transform.finish(x), y)
+        loss = torch.sum(-y * torch.log_softmax(model(x), dim=-1), dim=-1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        sizes.append(x.shape[-1])
+    assert sizes == [32, 48] and torch.isfinite(loss)
+
+
 def test_torchvision_classifiers_take_a_dropout_and_a_resnet_without_one_is_named():
     mobilenet = torchvision.models.mobilenet_v3_small(num_classes=10)
     models.set_dropout(mobilenet, 0.25)

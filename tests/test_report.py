@@ -200,7 +200,9 @@ def test_report_opens_with_the_summary_and_stays_readable(tmp_path):
     res = collect.Results(tmp_path / "results")
     text = document.markdown(res)
     lines = text.splitlines()
-    assert lines[2] == "## Summary" and "figure_verdicts.png" in text.split("## Verdict criteria")[0]
+    assert lines[2] == "## Findings" and "## Summary" in text.split("## Verdict criteria")[0]
+    assert "figure_verdicts.png" in text.split("## Verdict criteria")[0]
+    assert text.index("**Training**") < text.index("## Summary") < text.index("## Limitations") < text.index("## Compute")
     assert "margin 1.5 points" in text.split("## Claims ledger")[0]  # the margin is stated in the criteria
     assert document.MAX_LINE == 300 and not [line[:80] for line in document.long_lines(text)]
     ledger = text.split("## Claims ledger")[1].split("## Tables")[0]
