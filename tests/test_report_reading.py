@@ -32,7 +32,7 @@ TRAINED = {"F": [84.0, 85.0, 86.0], "s64_m5": [80.0, 81.0, 79.0], "s128_m5": [85
 def test_a_gate_holds_only_when_every_check_passes(monkeypatch):
     gate = _gate(monkeypatch, TRAINED)
     assert gate.status == gates.HOLDS and [c.status for c in gate.checks] == [gates.HOLDS] * 3
-    assert {"C22", "C18", "C08"} <= set(gate.judges)
+    assert {"C22", "C18", "C08"} <= set(gate.gate.judges)
 
 
 @pytest.mark.parametrize("change, failing", [

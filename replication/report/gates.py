@@ -30,11 +30,8 @@ class Check:
 
 @dataclass(frozen=True)
 class GateResult:
-    name: str
-    proxy: str
-    declared: str
-    judges: tuple[str, ...]
-    checks: tuple[Check, ...]
+    gate: spec.Gate  # as declared: name, proxy, when, the claims it judges
+    checks: tuple[Check, ...]  # its checks, evaluated
 
     @property
     def status(self) -> str:
@@ -62,9 +59,9 @@ def _mean(values: list[float]) -> str:
         f" ({stats['n']} seed{'s' * (stats['n'] != 1)})"
 
 
-def _check(res: Results, key: str, spec: dict) -> Check:
-    kind, what = spec["kind"], " ".join(str(spec["what"]).split())
-    refs = [spec["arm"]] if kind == "at_least" else list(spec["arms"])
+def _check(res: Results, key: str, check: dict) -> Check:
+    kind, what = check["kind"], " ".join(str(check["what"]).split())
+    refs = [check["arm"]] if kind == "at_least" else list(check["arms"])
     arms = [_arm(res, ref) for ref in refs]
     short = [ref.partition("/")[2] for ref in refs]
     missing = [f"{name} has {len(values)} of {v.MIN_SEEDS} seeds" for name, (values, _) in zip(short, arms)
@@ -74,19 +71,19 @@ def _check(res: Results, key: str, spec: dict) -> Check:
     means = [sum(values) / len(values) for values, _ in arms]
     if kind == "at_least":
         epochs = max(arms[0][1])
-        within = epochs <= spec.get("max_epochs", epochs)
-        ok = within and means[0] >= spec["value"]
-        text = (f"{short[0]} {_mean(arms[0][0])} after {epochs} epochs, needs >= {spec['value']:g} %"
-                + ("" if within else f" within {spec['max_epochs']} epochs"))
+        within = epochs <= check.get("max_epochs", epochs)
+        ok = within and means[0] >= check["value"]
+        text = (f"{short[0]} {_mean(arms[0][0])} after {epochs} epochs, needs >= {check['value']:g} %"
+                + ("" if within else f" within {check['max_epochs']} epochs"))
     elif kind == "ratio_at_least":
         ratio = means[0] / means[1]
-        ok = ratio >= spec["value"]
-        text = f"{short[0]} {_mean(arms[0][0])} / {short[1]} {_mean(arms[1][0])} = {ratio:.2f}, needs >= {spec['value']:g}"
+        ok = ratio >= check["value"]
+        text = f"{short[0]} {_mean(arms[0][0])} / {short[1]} {_mean(arms[1][0])} = {ratio:.2f}, needs >= {check['value']:g}"
     else:  # no_worse: the second arm against the first
         diff = means[1] - means[0]
-        ok = diff >= -spec["margin"]
+        ok = diff >= -check["margin"]
         text = (f"{short[1]} - {short[0]} = {diff:+.1f} points ({_mean(arms[1][0])} vs {_mean(arms[0][0])}), "
-                f"needs >= -{spec['margin']:g}")
+                f"needs >= -{check['margin']:g}")
     return Check(key, what, HOLDS if ok else FAILS, text)
 
 
@@ -95,15 +92,14 @@ def evaluate(res: Results, profile: str = trial.PROFILE) -> dict[str, GateResult
     key = ("gates", profile)
     if key not in res._cache:
         gates = spec.load(profile).gates
-        res._cache[key] = {name: GateResult(name, g.proxy, g.declared, g.judges,
-                                            tuple(_check(res, k, c) for k, c in g.checks.items()))
+        res._cache[key] = {name: GateResult(g, tuple(_check(res, k, c) for k, c in g.checks.items()))
                            for name, g in gates.items()}
     return res._cache[key]
 
 
 def for_claim(res: Results, claim_id: str) -> GateResult | None:
     """The gate that judges ``claim_id`` (None: no gate names it)."""
-    return next((g for g in evaluate(res).values() if claim_id in g.judges), None)
+    return next((g for g in evaluate(res).values() if claim_id in g.gate.judges), None)
 
 
 def apply(verdict: v.Verdict, gate: GateResult | None) -> v.Verdict:
@@ -114,8 +110,9 @@ def apply(verdict: v.Verdict, gate: GateResult | None) -> v.Verdict:
     if gate.status == HOLDS:
         return verdict
     if gate.status == PENDING:
-        return v.Verdict(verdict.verdict, f"{verdict.reason} (gate {gate.name} pending: {gate.numbers()})", verdict.ours)
-    return v.Verdict(v.NOT_TESTABLE_SCALE, f"gate {gate.name} fails ({gate.numbers()}), so this proxy cannot judge "
+        return v.Verdict(verdict.verdict, f"{verdict.reason} (gate {gate.gate.name} pending: {gate.numbers()})",
+                         verdict.ours)
+    return v.Verdict(v.NOT_TESTABLE_SCALE, f"gate {gate.gate.name} fails ({gate.numbers()}), so this proxy cannot judge "
                      f"the claim; its criterion alone would read '{verdict.verdict}': {verdict.reason}", verdict.ours)
 
 
@@ -129,8 +126,8 @@ def lines(res: Results) -> list[str]:
            "scale*, with the numbers below; the verdict each claim's criterion alone would give is quoted in the "
            "ledger, never counted.", ""]
     for g in gates.values():
-        out += [f"**Gate `{g.name}`: {g.status}.** Proxy: {g.proxy}. Declared {g.declared}. Judges: "
-                f"{', '.join(g.judges)}.", ""]
+        out += [f"**Gate `{g.gate.name}`: {g.status}.** Proxy: {g.gate.proxy}. Declared {g.gate.declared}. Judges: "
+                f"{', '.join(g.gate.judges)}.", ""]
         out += [f"- **{c.key} {c.status}** -- {c.what}: {c.numbers}." for c in g.checks]
         out.append("")
     return out

@@ -213,15 +213,17 @@ def final_metric(run: dict) -> float | None:
 
 def runs_table(res: Results, experiment: str) -> pd.DataFrame:
     """Finished runs with ``top1``, ``train_hours`` and ``arm`` (the declared arm of its study spec, or
-    None: :mod:`replication.report.arms`) columns added (empty if none)."""
-    runs = res.finished_runs(experiment)
-    if runs.empty:
-        return runs
-    runs = runs.copy()
-    runs["top1"] = [final_metric(r) for r in runs.to_dict("records")]
-    runs["train_hours"] = runs.get("summary.total_train_seconds", pd.Series(dtype=float)) / 3600
-    runs["arm"] = arms.labels(runs)
-    return runs
+    None: :mod:`replication.report.arms`) columns added (empty if none). Labelled once per Results, like the
+    runs it reads (each call gets its own copy)."""
+    key = ("runs_table", experiment)
+    if key not in res._cache:
+        runs = res.finished_runs(experiment).copy()
+        if not runs.empty:
+            runs["top1"] = [final_metric(r) for r in runs.to_dict("records")]
+            runs["train_hours"] = runs.get("summary.total_train_seconds", pd.Series(dtype=float)) / 3600
+            runs["arm"] = arms.labels(runs)
+        res._cache[key] = runs
+    return res._cache[key].copy()
 
 
 def arm_values(runs: pd.DataFrame, metric: str = "top1", **where) -> list[float]:

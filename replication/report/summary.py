@@ -92,9 +92,9 @@ def findings(claims: pd.DataFrame, res) -> list[str]:
            f"{_ids(measured, v.NOT_REPRODUCED)}; ratios between small models are judged only where the rows are "
            "compute-bound."]
     for gate in gates.evaluate(res).values():
-        judged = proxy[proxy["id"].isin(gate.judges)]
+        judged, named = proxy[proxy["id"].isin(gate.gate.judges)], gate.gate.proxy
         verb = {gates.HOLDS: "passes", gates.FAILS: "fails", gates.PENDING: "awaits runs for"}[gate.status]
-        out.append(f"- **Training** ({_training_hosts(res)}). {gate.proxy[0].upper()}{gate.proxy[1:]} **{verb} its "
+        out.append(f"- **Training** ({_training_hosts(res)}). {named[0].upper()}{named[1:]} **{verb} its "
                    f"validity gate** ({gate.numbers()}), so {', '.join(judged['id'])} are "
                    f"{'judged from it' if gate.status == gates.HOLDS else 'not testable at this scale with it'}; "
                    "its runs stay in the report as measured.")
