@@ -31,7 +31,9 @@ import json
 import random
 from dataclasses import asdict, dataclass
 
-from replication.config import HOLDS, MODES, PAIRS, Config, ConfigError
+from replication import config, paper
+from replication.cli import positive_int
+from replication.config import HOLDS, MODES, PAIRS, Config, ConfigError, validate
 
 REG_KEYS = ("randaug_magnitude", "mixup_alpha", "dropout")
 
@@ -63,8 +65,6 @@ class Stage:
 
 def paper_defaults() -> dict:
     """Table 6 as {model name: {pair key: (first, last)}} (from the transcription, never retyped)."""
-    from replication import paper
-
     frame, out = paper.load("T6"), {}
     columns = {"image_size": "image_size_px", "randaug_magnitude": "randaug_magnitude",
                "mixup_alpha": "mixup_alpha", "dropout": "dropout_rate"}
@@ -104,8 +104,6 @@ def resolve(cfg: Config) -> Config:
     image = tuple(int(v) for v in values["image_size"])
     filled = {k: (image if k == "image_size" else tuple(float(v) for v in values[k])) for k in missing}
     out = dataclasses.replace(cfg, schedule=dataclasses.replace(s, **filled))
-    from replication.config import validate
-
     validate(out)
     return out
 
@@ -252,8 +250,6 @@ def plan(cfg: Config) -> Plan:
 
 # --------------------------------------------------------------------------- CLI
 def add_commands(subparsers) -> None:
-    from replication.cli import positive_int
-
     p = subparsers.add_parser("schedule", help="print a progressive-learning stage table as JSON",
                               description="Print the stage table (epochs, size, regularization) as JSON, resolved "
                                           "by the same code as the trainer's.")
@@ -275,8 +271,6 @@ def add_commands(subparsers) -> None:
 
 def _cli(args) -> int:
     import sys
-
-    from replication import config
 
     schedule_keys = ("mode", "stages", "size_multiple", "resize_every", "adaptive", "hold", "image_size", *REG_KEYS)
     updates = {"schedule": {k: getattr(args, k) for k in schedule_keys if getattr(args, k) is not None},

@@ -37,6 +37,7 @@ from tqdm import tqdm
 from replication import config as config_mod
 from replication import data, models, progressive, results
 from replication.config import Config, ConfigError
+from replication.measure import saved_activation_bytes
 from replication.recipe import (EpochShuffle, apply_stage, base_dataset, build_ema, build_mixup, build_model,
                                 build_optimizer, build_scheduler, describe, epoch_steps, eval_transform, limit_dataset,
                                 prepare_model, run_length, sync_batchnorm, with_run_length)
@@ -242,7 +243,6 @@ def memory_estimates(cfg: Config, given: torch.nn.Module | None = None) -> dict[
     the activations autograd keeps for backward (measured on the 'meta' device at ``PROBE_SIZE`` px,
     scaled by pixels) plus the float32 input batch; evaluation holds at least its input batch. ``given``:
     the module the run trains instead of ``model.name`` (probed as a copy)."""
-    from replication.measure import saved_activation_bytes
 
     d = cfg.data
     size = max(cfg.schedule.image_size)

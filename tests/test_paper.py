@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from replication import paper
+from replication import config as config_mod, paper
 from replication.report import checks, collect, items, verdicts as v
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,17 +106,18 @@ def _run(root: Path, experiment: str, run_id: str, config: dict, top1: float, cu
 
 
 def _t13_results(root: Path, adaptive_gain: float, profile: str = "cpu"):
-    arms = {"vanilla": {"mode": "vanilla-progressive", "adaptive": False, "hold": "middle"},
-            "weak": {"mode": "vanilla-progressive", "adaptive": False, "hold": "first"},  # W: a control, not T13's
-            "adaptive": {"mode": "paper", "adaptive": False},
-            "rvanilla": {"mode": "random-resize", "adaptive": False, "hold": "middle"},
-            "radaptive": {"mode": "random-resize", "adaptive": True}}
-    for arm, schedule in arms.items():
+    """The cpu study's Table 13 arms (V, W, P, R, RA) as declared, 3 seeds; ``profile`` is written into each
+    saved config (another profile's runs are no arm of the cpu study)."""
+    from replication import progressive
+    from replication.study import spec
+
+    study = spec.load("cpu")
+    gains = {"V": 0.0, "W": -5.0, "P": adaptive_gain, "R": 0.0, "RA": adaptive_gain}  # W: a control, not T13's
+    for arm, gain in gains.items():
         for seed, noise in enumerate((0.0, 0.2, -0.1)):
-            top1 = 80.0 + noise + (adaptive_gain if arm in ("adaptive", "radaptive") else -5.0 if arm == "weak" else 0.0)
-            config = {"profile": profile, "seed": seed, "model": {"name": "efficientnetv2_b0"}, "schedule": schedule,
-                      "data": {"dataset": "imagenette"}, "train": {"epochs": 3}}
-            _run(root, "t12_progressive", f"{arm}_seed{seed}", config, top1)
+            cfg = progressive.resolve(study.config(study.arm(f"progressive/{arm}"), seed))
+            config = {**config_mod.to_dict(cfg), "profile": profile}
+            _run(root, "t12_progressive", f"{arm}_seed{seed}", config, 80.0 + noise + gain)
 
 
 @pytest.mark.parametrize("gain, expected", [(1.0, v.REPRODUCED), (-1.0, v.NOT_REPRODUCED)])

@@ -149,6 +149,23 @@ def test_the_circle_check_finds_a_function_level_circle_through_a_package(tmp_pa
     assert _cycle(_graph(tmp_path)) == ["replication.report", "replication.report.document", "replication.report"]
 
 
+def test_every_function_level_import_of_the_package_says_why_it_is_lazy():
+    """Imports of the package's own modules sit at the top of a module, unless a ``# lazy:`` comment on the line
+    says what importing later saves (issue 32: timm, torchvision or the trainer for commands that need none)."""
+    unexplained = []
+    for path in sorted((REPO / "replication").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for func in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(func):
+                module = node.module if isinstance(node, ast.ImportFrom) else \
+                    node.names[0].name if isinstance(node, ast.Import) else ""
+                if (module or "").startswith("replication") and "# lazy:" not in lines[node.lineno - 1]:
+                    unexplained.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not unexplained, f"function-level imports without a '# lazy:' reason: {unexplained}"
+
+
 def test_the_subject_does_not_import_the_study_layer():
     graph = _graph()
     subject = [m for m in graph if not m.startswith(("replication.study", "replication.report", "replication.__main__"))]

@@ -135,14 +135,10 @@ def test_ratio_range_has_no_extra_tolerance():
 
 # ----------------------------------------------------------------------------- n < 3: shown, not judged
 def _t12(root: Path, seeds: int, loss: float, times=(1158.0, 805.0)):
-    for mode, top1, seconds in (("fixed", 44.0, times[0]), ("paper", 44.0 - loss, times[1])):
+    """The cpu study's Table 12 pair as declared: F (fixed size) and P (the method)."""
+    for arm, top1, seconds in (("F", 44.0, times[0]), ("P", 44.0 - loss, times[1])):
         for seed in range(seeds):
-            config = {"profile": "cpu", "seed": seed, "model": {"name": "efficientnetv2_b0"},
-                      "schedule": {"mode": mode}, "data": {"dataset": "imagenette"}, "train": {"epochs": 8}}
-            _run(root, "t12_progressive", f"{mode}_seed{seed}", config, top1 + 0.1 * seed)
-            summary_path = root / "t12_progressive" / f"{mode}_seed{seed}" / "summary.json"
-            summary = json.loads(summary_path.read_text()) | {"total_train_seconds": seconds + seed}
-            summary_path.write_text(json.dumps(summary))
+            _proxy_run(root, "", "", {"seed": seed}, (30.0, top1 + 0.1 * seed), seconds + seed, arm=f"progressive/{arm}")
 
 
 def test_one_seed_pair_shows_time_and_accuracy_but_is_not_judged(tmp_path):
@@ -155,11 +151,13 @@ def test_one_seed_pair_shows_time_and_accuracy_but_is_not_judged(tmp_path):
 
 @pytest.mark.parametrize("loss, expected", [(0.0, v.REPRODUCED), (6.9, v.NOT_REPRODUCED)])
 def test_three_seeds_are_judged_from_the_same_runs(tmp_path, loss, expected):
+    # F at 44 % fails the first proxy's gate (G1: 80 %), so each criterion's verdict is quoted, not counted
     _t12(tmp_path, seeds=3, loss=loss)
     res = collect.Results(tmp_path)
-    assert _verdict("C22", res).verdict == expected
-    time = _verdict("C21", res)
-    assert time.verdict == v.REPRODUCED and "95 % interval" in time.reason and "n=3/3" in time.ours
+    accuracy, time = _verdict("C22", res), _verdict("C21", res)
+    assert accuracy.verdict == time.verdict == v.NOT_TESTABLE_SCALE and "G1 fails: F 44.1 %" in accuracy.reason
+    assert f"would read '{expected}'" in accuracy.reason
+    assert "would read 'reproduced'" in time.reason and "95 % interval" in time.reason and "n=3/3" in time.ours
 
 
 # ----------------------------------------------------------------------------- NAS
@@ -209,7 +207,7 @@ def test_report_opens_with_the_summary_and_stays_readable(tmp_path):
     row = next(r for r in ledger.splitlines() if r.startswith("| C22"))
     assert "not measured yet (n < 3)" in row and "-6.90 points" in row and "[2 runs]" in row
     section = text.split("**C22**")[1].split("- **C23**")[0]
-    assert "fixed_seed0" in section and "python -m replication study run cpu --family progressive" in section
+    assert "F_seed0" in section and "python -m replication study run cpu --family progressive" in section
     assert "## Third-party evidence" in text and "86.748" in text
 
 
@@ -253,18 +251,29 @@ def test_committed_report_has_no_line_over_300_characters():
 
 
 # ----------------------------------------------------------------------------- proxy statistics over seeds
-def _proxy_run(root: Path, experiment: str, run_id: str, config: dict, curve, train_seconds: float = 1000.0):
-    """One finished run in the results schema (replication/results.py): config.yaml, epochs.csv, summary.json."""
+def _proxy_run(root: Path, experiment: str, run_id: str, config: dict, curve, train_seconds: float = 1000.0,
+               arm: str = ""):
+    """One finished run in the results schema (replication/results.py): config.yaml, epochs.csv, summary.json.
+    With ``arm`` ("family/arm" of the cpu study) its config is the one the spec declares for that arm and
+    ``config["seed"]`` (its experiment and run id too), so the report counts it as that arm."""
     import pandas as pd
     import yaml
 
-    from replication import results
+    from replication import progressive, results
+    from replication.study import spec
 
+    if arm:
+        study = spec.load("cpu")
+        cfg = progressive.resolve(study.config(study.arm(arm), config["seed"]))
+        experiment, run_id = cfg.experiment, cfg.resolved_run_id
     folder = root / experiment / run_id
     folder.mkdir(parents=True)
-    config = {"experiment": experiment, "run_id": run_id, "profile": "cpu", "data": {"dataset": "imagenette"},
-              "train": {"epochs": len(curve)}, **config}
-    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    if arm:
+        results.save_config(cfg, folder / "config.yaml")
+    else:
+        config = {"experiment": experiment, "run_id": run_id, "profile": "cpu", "data": {"dataset": "imagenette"},
+                  "train": {"epochs": len(curve)}, **config}
+        (folder / "config.yaml").write_text(yaml.safe_dump(config))
     rows = [{"epoch": i + 1, "stage": 1, "val_top1": acc, "ema_top1": acc} for i, acc in enumerate(curve)]
     pd.DataFrame(rows, columns=list(results.EPOCH_COLUMNS)).to_csv(folder / "epochs.csv", index=False)
     summary = dict.fromkeys(results.SUMMARY_KEYS) | {
@@ -279,28 +288,24 @@ CURVE = (40.0, 60.0, 70.0, 80.0)  # the fake per-epoch accuracy before noise
 
 
 def _progressive_seeds(root: Path, seeds: int):
-    """T12 / F1: fixed and progressive arms of one proxy model."""
-    for mode, top1, seconds in (("fixed", 44.0, 1150.0), ("paper", 43.0, 800.0)):
+    """T12 / F1: the fixed-size (F) and progressive (P) arms of the cpu study, 2 logged epochs each."""
+    for arm, top1, seconds in (("F", 44.0, 1150.0), ("P", 43.0, 800.0)):
         for seed in range(seeds):
-            config = {"seed": seed, "model": {"name": "efficientnetv2_b0"}, "schedule": {"mode": mode}}
-            _proxy_run(root, "t12_progressive", f"{mode}_seed{seed}", config, (30.0, top1 + OFFSETS[seed]),
-                       seconds + 40 * OFFSETS[seed])
+            _proxy_run(root, "", "", {"seed": seed}, (30.0, top1 + OFFSETS[seed]), seconds + 40 * OFFSETS[seed],
+                       arm=f"progressive/{arm}")
 
 
 def _adaptive_seeds(root: Path, seeds: int, paper_arm: bool = True):
-    """T13 / F6: the four arms, curves of 4 epochs whose spread over seeds differs per epoch. They share
-    the progressive family's folder with T12, whose progressive arm is T13's "progressive, adaptive"
-    (``paper_arm=False`` leaves that arm to :func:`_progressive_seeds`)."""
-    arms = {"vanilla": ("vanilla-progressive", False, 0.0), "adaptive": ("paper", False, 1.0),
-            "rvanilla": ("random-resize", False, 0.0), "radaptive": ("random-resize", True, 0.7)}
+    """T13 / F6: the four arms (V, P, R, RA), curves of 4 epochs whose spread over seeds differs per epoch.
+    They share the progressive family's folder with T12, whose progressive arm P is T13's "progressive,
+    adaptive" (``paper_arm=False`` leaves P to :func:`_progressive_seeds`)."""
+    arms = {"V": 0.0, "P": 1.0, "R": 0.0, "RA": 0.7}
     if not paper_arm:
-        del arms["adaptive"]
-    for arm, (mode, adaptive, gain) in arms.items():
+        del arms["P"]
+    for arm, gain in arms.items():
         for seed in range(seeds):
             curve = [base + gain + (1 + epoch) * OFFSETS[seed] for epoch, base in enumerate(CURVE)]
-            config = {"seed": seed, "model": {"name": "efficientnetv2_b0"},
-                      "schedule": {"mode": mode, "adaptive": adaptive, "hold": "middle"}}
-            _proxy_run(root, "t12_progressive", f"{arm}_seed{seed}", config, curve)
+            _proxy_run(root, "", "", {"seed": seed}, curve, arm=f"progressive/{arm}")
 
 
 def _t_half(values) -> float:
@@ -404,7 +409,7 @@ def test_figure1_proxy_points_carry_interval_bars_and_n(tmp_path, seeds):
     item, fig, ax = _plotted("F1", res)
     bars = {c.get_label(): c for c in ax.containers}
     plt.close(fig)
-    fixed = bars[f"ours: efficientnetv2_b0 fixed (n={seeds})"]
+    fixed = bars[f"ours: F: efficientnetv2_b0 fixed (n={seeds})"]
     assert fixed.has_yerr == fixed.has_xerr == (seeds > 1)
     proxy = item.extra["proxy"].set_index("schedule.mode").loc["fixed"]
     assert proxy["ours_top1_n"] == seeds
@@ -436,22 +441,25 @@ def test_html_renders_the_same_content_as_the_markdown(tmp_path):
     assert "Figure 1: Figure 1" not in text and "Figure 1: Figure 1" not in page
 
 
-def test_the_trial_length_decides_once_it_has_runs(tmp_path):
-    """The 8-epoch pilot (history) is not mixed into the declared 12-epoch trial's arms."""
+def test_only_declared_arms_judge_and_the_pilot_stays_history(tmp_path):
+    """The 8-epoch pilot (runs of no declared arm) is not mixed into the declared 12-epoch trial's arms; it shows in
+    the length trend beside them, on the side whose schedule mode it shares."""
     from replication import report
     from replication.report import tables_proxy
 
-    assert tables_proxy.trial_epochs("cpu") == 12
+    assert tables_proxy.trial_epochs("cpu") == 12 and tables_proxy.pairs("table12") == [("F", "P")]
     for mode, top1 in (("fixed", 44.0), ("paper", 37.0)):  # the pilot: 8 epochs
         _proxy_run(tmp_path, "t12_progressive", f"pilot_{mode}_seed0", {"seed": 0, "model": {"name": "efficientnetv2_b0"},
                    "schedule": {"mode": mode}}, [30.0] * 7 + [top1])
-    row = lambda: report.build_item("T12", collect.Results(tmp_path)).frame.set_index("model").loc[  # noqa: E731
-        "efficientnetv2_b0 (proxy)"]
-    assert row()["ours_progressive_top1_acc_pct"] == 37.0  # alone, the pilot is shown
-    for mode, top1 in (("fixed", 60.0), ("paper", 58.0)):  # the trial: 12 epochs
-        _proxy_run(tmp_path, "t12_progressive", f"{mode}_seed0", {"seed": 0, "model": {"name": "efficientnetv2_b0"},
-                   "schedule": {"mode": mode}}, [30.0] * 11 + [top1])
-    assert (row()["ours_progressive_top1_acc_pct"], row()["ours_progressive_runs"]) == (58.0, 1)
+    item = lambda: report.build_item("T12", collect.Results(tmp_path))  # noqa: E731
+    assert not item().frame["model"].astype(str).str.endswith("(proxy)").any() and item().missing
+    for arm, top1 in (("F", 60.0), ("P", 58.0)):  # the trial: 12 epochs
+        _proxy_run(tmp_path, "", "", {"seed": 0}, [30.0] * 11 + [top1], arm=f"progressive/{arm}")
+    row = item().frame.set_index("model").loc["efficientnetv2_b0 (proxy)"]
+    assert (row["ours_progressive_top1_acc_pct"], row["ours_progressive_runs"]) == (58.0, 1)
+    trend = item().extra["table"].set_index("epochs")
+    assert trend.loc[8, "runs"] == "pilot (history, earlier code)" and trend.loc[8, "ours_gap_points"] == -7.0
+    assert trend.loc[12, "runs"] == "declared arms" and trend.loc[12, "ours_gap_points"] == -2.0
 
 
 # ----------------------------------------------------------------------------- declared arms of the cpu study
@@ -652,11 +660,10 @@ def test_t10_shows_v1_and_v2_under_the_same_progressive_training(tmp_path):
 
     from replication import report
 
-    for name, top1, seconds, ips in (("efficientnetv2_b0", 46.0, 950.0, 120.0), ("efficientnet_b0", 44.0, 1200.0, 90.0)):
+    for arm, top1, seconds, ips in (("P", 46.0, 950.0, 120.0), ("V1P", 44.0, 1200.0, 90.0)):
         for seed in range(3):
-            config = {"seed": seed, "model": {"name": name}, "schedule": {"mode": "paper"}}
-            _proxy_run(tmp_path, "t12_progressive", f"{name}_seed{seed}", config, (30.0, top1 + OFFSETS[seed]), seconds)
-            path = tmp_path / "t12_progressive" / f"{name}_seed{seed}" / "epochs.csv"
+            _proxy_run(tmp_path, "", "", {"seed": seed}, (30.0, top1 + OFFSETS[seed]), seconds, arm=f"progressive/{arm}")
+            path = tmp_path / "t12_progressive" / f"{arm}_seed{seed}" / "epochs.csv"
             epochs = pd.read_csv(path).assign(image_size=[64, 128], images_per_second=[2 * ips, ips])
             epochs.to_csv(path, index=False)
     res = collect.Results(tmp_path)
@@ -678,20 +685,20 @@ def test_the_v1_model_trained_with_p_schedule_joins_no_trial_arm(tmp_path):
     claims = ("C21", "C22", "C23", "C27")
     before = {c: _verdict(c, collect.Results(tmp_path)) for c in claims}
     for seed in range(3):
-        config = {"seed": seed, "model": {"name": "efficientnet_b0"}, "schedule": {"mode": "paper"}}
-        _proxy_run(tmp_path, "t12_progressive", f"v1p_seed{seed}", config, (10.0, 20.0 + OFFSETS[seed]), 1500.0)
+        _proxy_run(tmp_path, "", "", {"seed": seed}, (10.0, 20.0 + OFFSETS[seed]), 1500.0, arm="progressive/V1P")
     res = collect.Results(tmp_path)
     assert {c: _verdict(c, res) for c in claims} == before
-    assert all(verdict.verdict not in v.UNCHECKED for verdict in before.values())  # each was judged from runs
+    for verdict in before.values():  # each was judged from runs (its criterion's verdict quoted under the failed gate)
+        assert "its criterion alone would read '" in verdict.reason and "read 'not measured" not in verdict.reason
     assert not report.build_item("T12", res).frame["model"].astype(str).str.startswith("efficientnet_b0 ").any()
     assert "efficientnet_b0 (proxy, progressive)" in set(report.build_item("T10", res).extra["table"]["model"])
     # each claim's sources list the runs its check reads: V1P serves C18 only, W-like controls none
     from replication.report import trace
 
     used = {c: {r.rsplit("/", 1)[-1] for r in trace.trace(CLAIMS[c], res).runs} for c in ("C18", "C22", "C23")}
-    assert used["C18"] == {f"{arm}_seed{s}" for arm in ("v1p", "paper") for s in range(3)}
-    assert used["C22"] == {f"{arm}_seed{s}" for arm in ("fixed", "paper") for s in range(3)}
-    assert used["C23"] == {f"{arm}_seed{s}" for arm in ("paper", "vanilla", "rvanilla", "radaptive") for s in range(3)}
+    assert used["C18"] == {f"{arm}_seed{s}" for arm in ("V1P", "P") for s in range(3)}
+    assert used["C22"] == {f"{arm}_seed{s}" for arm in ("F", "P") for s in range(3)}
+    assert used["C23"] == {f"{arm}_seed{s}" for arm in ("P", "V", "R", "RA") for s in range(3)}
 
 
 def _relative_links(page: str) -> list[str]:

@@ -34,6 +34,15 @@ def test_the_cpu_trial_is_declared_as_the_issue_fixes_it():
     assert order.index(("progressive", "P", 0)) < order.index(("progressive", "F", 0))
 
 
+def test_each_spec_declares_the_pairs_its_claims_are_judged_on():
+    cpu, gpu = spec.load("cpu"), spec.load("gpu")
+    assert spec.judged_on(cpu, "progressive", "table12") == (("F", "P"),)
+    assert spec.judged_on(cpu, "progressive", "table13") == (("V", "P"), ("R", "RA"))  # Table 13's rows, in order
+    assert spec.judged_on(cpu, "progressive", "table10") == (("V1P", "P"),)
+    assert spec.judged_on(gpu, "progressive", "table12") == (("F", "P"), ("r50_F", "r50_P"), ("b4_F", "b4_P"))
+    assert spec.judged_on(cpu, "tuning", "table12") == () == spec.judged_on(cpu, "no_such_family", "table12")
+
+
 def test_the_queue_skips_pending_arms_and_follows_the_filters(monkeypatch):
     import dataclasses
 
@@ -86,6 +95,9 @@ def _write_spec(tmp_path, monkeypatch, raw: dict) -> None:
     ({"gates": {"g": {"proxy": "p", "declared": "d", "judges": [],
                       "checks": {"G1": {"kind": "at_least", "arm": "progressive/Q", "value": 80, "what": "w"}}}}},
      "has no arm 'Q'"),
+    ({"families": {"progressive": {"judged_on": {"table12": [["F", "Q"]]}, "arms": {"F": {"config": "fixed"}}}}},
+     "family progressive: judged_on: table12: \\['F', 'Q'\\] is not \\[baseline arm, compared arm\\]"),
+    ({"families": {"progressive": {"judged_on": {"table14": []}}}}, "judged_on maps table12, equal_time"),
 ])
 def test_a_broken_spec_is_refused_naming_the_place(tmp_path, monkeypatch, edit, needle):
     raw = {"trainer": {"data": {"dataset": "imagenette_tiny"}}, "families": {"progressive": {"arms": {}}}, "queue": []}

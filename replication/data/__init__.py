@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from replication.config import DataConfig
+
 from .archive import extract_source, find_files, file_digest, is_prepared, mirror_dirs, prepared_path
 from .datasets import ImageFileDataset, SyntheticDataset
 from .layouts import POST_EXTRACT, read_split
@@ -234,6 +236,5 @@ def add_commands(subparsers) -> None:
 
 
 def _speed_transform(args):
-    from replication.config import DataConfig
 
     return train_transform(args.image_size, randaug_magnitude=args.randaug_magnitude, randaug_mmax=DataConfig.randaug_mmax)

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from replication.report import figures
 from replication.report.catalog import FIGURES, TABLES, build_item, build_items
-from replication.report.collect import Results
-from replication.report.items import Item
+from replication.report.collect import Results, results_folder
+from replication.report.items import Item, header_lines, write_table
+from replication.study import parameters
 
 __all__ = ["TABLES", "FIGURES", "build_item", "build_items", "build_tables", "build_figure", "show_figure",
            "write_report", "results", "overview", "check_parameters", "PARAMETERS"]
@@ -33,8 +35,6 @@ PARAMETERS = {
 def check_parameters(values: dict, notebook: str) -> dict:
     """A plotting notebook's ``globals()`` before anything is drawn: known names, the right types
     (papermill's ``-p include_smoke false`` is the boolean false), an existing ``results_dir``."""
-    from replication.report.collect import results_folder
-    from replication.study import parameters
 
     checked = parameters.check(values, PARAMETERS, tuple(PARAMETERS), notebook)
     results_folder(checked["results_dir"], "notebook parameter results_dir")
@@ -49,7 +49,6 @@ def build_tables(results_dir="results", out_dir="figures", include_smoke: bool =
                  keys=TABLES, check: dict | None = None) -> dict[str, Item]:
     """Write ``tableNN.csv`` and ``tableNN.md`` for every table; returns the items. ``check``: the
     notebook's ``globals()``, checked by :func:`check_parameters` first (its values are used)."""
-    from replication.report.items import write_table
 
     if check is not None:
         values = check_parameters(check, "tables")
@@ -67,7 +66,6 @@ def build_tables(results_dir="results", out_dir="figures", include_smoke: bool =
 
 def build_figure(key: str, results_dir="results", out_dir="figures", include_smoke: bool = False) -> Item:
     """Write ``figureNN.png`` and ``figureNN.svg``; returns the item."""
-    from replication.report import figures
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,8 +78,6 @@ def show_figure(key: str, results_dir="results", out_dir="figures", include_smok
     ``check``: the notebook's ``globals()``, checked by :func:`check_parameters` first (its values are used)."""
     from IPython.display import Image
 
-    from replication.report.items import header_lines
-
     if check is not None:
         values = check_parameters(check, f"figure{int(key[1:]):02d}")
         results_dir, out_dir, include_smoke = values["results_dir"], values["figures_dir"], values["include_smoke"]
@@ -92,7 +88,7 @@ def show_figure(key: str, results_dir="results", out_dir="figures", include_smok
 
 def write_report(results_dir="results", out_dir="figures", html_path=None, include_smoke: bool = False) -> Path:
     """Write ``REPORT.md`` into ``out_dir`` (and an HTML rendering to ``html_path`` if given)."""
-    from replication.report import document
+    from replication.report import document  # lazy: the document loads the trainer's recipe (timm, torchvision); tables and figures don't
 
     return document.write(results(results_dir, include_smoke), Path(out_dir), html_path)
 

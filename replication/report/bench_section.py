@@ -14,6 +14,7 @@ import pandas as pd
 
 from replication.results import atomic_write_text
 from replication.report.collect import Results
+from replication.report.figures import save_figure
 from replication.report.items import markdown_table
 
 STEM = "figure_bench"
@@ -126,7 +127,6 @@ def figure(f: dict[str, pd.DataFrame], hardware: str = ""):
 
 def draw(res: Results, out_dir) -> list[Path]:
     """Write figure_bench.png/.svg and table_bench.csv/.md (nothing when no bench was run)."""
-    from replication.report.figures import save_figure
 
     f = frames(res)
     if all(frame.empty for frame in f.values()):

@@ -272,13 +272,13 @@ def t10_speed_ratios(items, res):
 
 def t10_proxy_accuracy(items, res):
     runs = tables_proxy.proxy_runs(res, "progressive")
-    v1, v2 = _v1_v2(runs)
-    if not v1 or not v2:
+    declared = tables_proxy.pairs("table10", tables_proxy.profiles_of(runs))
+    names = [tables_proxy.model_of(runs, arm) for arm in declared[0]] if declared and not runs.empty else [None]
+    if None in names:
         return v.not_measured("progressive runs of both a V1 and a V2 proxy")
-    verdict = v.no_worse(m.arm_values(runs, model__name=v1[0], schedule__mode="paper"),
-                         m.arm_values(runs, model__name=v2[0], schedule__mode="paper"),
-                         f"{v2[0]} - {v1[0]} (progressive)")
-    return v.Verdict(verdict.verdict, verdict.reason + _pair_note(res, v1[0], v2[0]), verdict.ours)
+    v1, v2 = names
+    verdict = v.no_worse(*tables_proxy.pair_values(runs, declared[0]), f"{v2} - {v1} (progressive)")
+    return v.Verdict(verdict.verdict, verdict.reason + _pair_note(res, v1, v2), verdict.ours)
 
 
 def _pair_note(res, v1: str, v2: str) -> str:
@@ -332,33 +332,44 @@ def t11_speedups(items, res):
     return v.combine(found, "T11 speed-ups")
 
 
+def _t12_pairs(res):
+    """The declared Table 12 pairs with runs, as (model of the method arm, pair), and the family's runs."""
+    runs = tables_proxy.proxy_runs(res, "progressive")
+    found = [(tables_proxy.model_of(runs, pair[1]), pair) for pair in tables_proxy.pairs("table12", tables_proxy.profiles_of(runs))]
+    return [(name, pair) for name, pair in found if name is not None], runs
+
+
 def t12_time_saving(items, res):
     """Fixed / progressive training time over the same multi-seed runs as C22's accuracy."""
-    runs = tables_proxy.trial_runs(res)
-    if runs.empty or "model.name" not in runs:
+    found, runs = _t12_pairs(res)
+    if not found:
         return v.not_measured("T12 proxy runs")
     paper_ratios = [1 / (1 - 0.29), 1 / (1 - 0.65)]  # -29 % .. -65 % training time
-    hours = lambda n, mode: m.arm_values(runs, "train_hours", model__name=n, schedule__mode=mode)  # noqa: E731
-    return v.combine([v.ratio_over_seeds(hours(n, "fixed"), hours(n, "paper"), paper_ratios,
-                                         f"{n} fixed/progressive time") for n in sorted(runs["model.name"].unique())],
-                     "T12 time")
+    return v.combine([v.ratio_over_seeds(*tables_proxy.pair_values(runs, pair, "train_hours"), paper_ratios,
+                                         f"{n} fixed/progressive time") for n, pair in found], "T12 time")
 
 
 def t12_accuracy(items, res):
-    runs = tables_proxy.trial_runs(res)
-    if runs.empty or "model.name" not in runs:
+    found, runs = _t12_pairs(res)
+    if not found:
         return v.not_measured("T12 proxy runs")
-    return v.combine([v.no_worse(m.arm_values(runs, model__name=n, schedule__mode="fixed"),
-                                 m.arm_values(runs, model__name=n, schedule__mode="paper"), f"{n}: progressive - fixed")
-                      for n in sorted(runs["model.name"].unique())], "T12 accuracy")
+    return v.combine([v.no_worse(*tables_proxy.pair_values(runs, pair), f"{n}: progressive - fixed")
+                      for n, pair in found], "T12 accuracy")
+
+
+def _t13_pairs(res):
+    """Table 13's rows with their declared (vanilla, adaptive) pairs, in order, and the family's runs."""
+    runs = tables_proxy.proxy_runs(res, "progressive")
+    gains = paper.load("T13").set_index("resize_method")["gain_pct"]
+    return list(zip(gains.items(), tables_proxy.pairs("table13", tables_proxy.profiles_of(runs)))), runs
 
 
 def t13_adaptive_gain(items, res):
-    runs = tables_proxy.trial_runs(res)
-    gains = paper.load("T13").set_index("resize_method")["gain_pct"]
-    return v.combine([v.effect(tables_proxy.t13_values(runs, a), tables_proxy.t13_values(runs, b), +1,
-                               f"{method}: adaptive - vanilla", claimed=gains[method])
-                      for method, (a, b) in tables_proxy.T13_ARMS.items()], "T13")
+    found, runs = _t13_pairs(res)
+    if not found:
+        return v.not_measured("T13 proxy runs")
+    return v.combine([v.effect(*tables_proxy.pair_values(runs, pair), +1, f"{method}: adaptive - vanilla", claimed=gain)
+                      for (method, gain), pair in found], "T13")
 
 
 def f3_step_time_rank(items, res):
@@ -430,16 +441,17 @@ def f5_params_flops(items, res):
 
 def f6_curves(items, res):
     curves = items["F6"].extra["curves"]
-    runs = tables_proxy.trial_runs(res)
-    gain = paper.load("T13").set_index("resize_method")["gain_pct"]["Progressive resize"]
-    final = v.effect(tables_proxy.t13_values(runs, ("vanilla-progressive", None)),
-                     tables_proxy.t13_values(runs, ("paper", None)), +1, "final: adaptive - vanilla", claimed=gain)
+    found, runs = _t13_pairs(res)
+    if not found:
+        return v.not_measured("T13 proxy runs")
+    (_, gain), pair = found[0]  # Figure 6: progressive resize, vanilla vs adaptive
+    final = v.effect(*tables_proxy.pair_values(runs, pair), +1, "final: adaptive - vanilla", claimed=gain)
     if curves.empty or final.verdict in v.UNCHECKED:
         return final if final.verdict in v.UNCHECKED else v.not_measured("per-epoch curves")
-    wide = curves.pivot(index="epoch", columns="schedule.mode", values="mean").dropna()
-    if wide.shape[1] < 2:
+    wide = curves.pivot(index="epoch", columns="arm", values="mean").dropna()
+    if not set(pair) <= set(wide.columns):
         return v.not_measured("curves of both arms")
-    frac = float((wide["paper"] >= wide["vanilla-progressive"]).mean())
+    frac = float((wide[pair[1]] >= wide[pair[0]]).mean())
     text = f"adaptive >= vanilla at {100 * frac:.0f} % of epochs; {final.reason}"
     if final.verdict == v.REPRODUCED and frac >= 0.75:
         return v.Verdict(v.REPRODUCED, text, f"{100 * frac:.0f} % of epochs")
@@ -454,7 +466,7 @@ NAS_MIN_LIFT = 2.0  # median sample accuracy / chance below which a reward ranks
 
 
 def _chance(runs) -> float | None:
-    from replication.data.manifest import load_manifest
+    from replication.data.manifest import load_manifest  # lazy: the data package loads torchvision
 
     names = runs["data.dataset"].dropna().unique() if "data.dataset" in runs else []
     try:

@@ -6,10 +6,10 @@ import pandas as pd
 
 from replication.report import verdicts as v
 from replication.report.items import narrow_tables
+from replication.study import spec
 
 
 def lines(profile: str = "cpu") -> list[str]:
-    from replication.study import spec
 
     study = spec.load(profile)
     out = [f"Declared in `replication/studies/{profile}.yaml` before any of its runs; `python -m replication study "

@@ -30,16 +30,28 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return frame[name] if name in frame.columns else pd.Series([None] * len(frame), index=frame.index, dtype=object)
 
 
+def _trained(res: Results) -> list[tuple[str, pd.DataFrame]]:
+    """(family, its finished runs) of every trained family with runs, and the rebuilt source runs."""
+    folders = list(_families().items()) + [(f"{REBUILT} sources", f"{REBUILT}/{m.EXPERIMENTS['progressive']}")]
+    return [(family, runs) for family, folder in folders if not (runs := _runs(res, folder)).empty]
+
+
+def _hosts(runs: pd.DataFrame) -> list[tuple[str, int]]:
+    """(processor, runs) of ``runs``, most runs first, ties by name."""
+    hosts = _column(runs, "summary.hardware.processor").fillna("unrecorded").value_counts()
+    return sorted(hosts.items(), key=lambda hn: (-hn[1], hn[0]))
+
+
+def training_hosts(res: Results) -> list[str]:
+    """Every processor that trained a run of the study, by name."""
+    return sorted({host for _, runs in _trained(res) for host, _ in _hosts(runs)})
+
+
 def compute_table(res: Results) -> pd.DataFrame:
     """One row per trained family (and the rebuilt source runs): runs, hosts, training and evaluation hours."""
     rows = []
-    folders = list(_families().items()) + [(f"{REBUILT} sources", f"{REBUILT}/{m.EXPERIMENTS['progressive']}")]
-    for family, folder in folders:
-        runs = _runs(res, folder)
-        if runs.empty:
-            continue
-        hosts = _column(runs, "summary.hardware.processor").fillna("unrecorded").value_counts()
-        hosts = sorted(hosts.items(), key=lambda hn: (-hn[1], hn[0]))  # most runs first, ties by name
+    for family, runs in _trained(res):
+        hosts = _hosts(runs)
         rows.append({"family": family, "runs": len(runs), "hosts (runs)": "; ".join(f"{h} ({n})" for h, n in hosts),
                      "train_hours": _column(runs, "summary.total_train_seconds").astype(float).sum() / 3600,
                      "eval_hours": _column(runs, "summary.total_eval_seconds").astype(float).sum() / 3600})

@@ -11,7 +11,7 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-from replication import paper
+from replication import config, paper, progressive
 from replication.results import atomic_write_text
 from replication.report import checks
 from replication.report.catalog import FIGURES, TABLES, build_items
@@ -100,10 +100,6 @@ def _shown(path: Path) -> str:
 
 def _profiles_table() -> str:
     """What each profile follows on the contested points, read from the config system."""
-    try:
-        from replication import config, progressive
-    except ImportError:
-        return "(the config system is not installed)"
     rows = []
     for profile in ("smoke", "cpu", "gpu"):
         try:

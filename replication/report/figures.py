@@ -302,19 +302,15 @@ def plot_figure05(fig, item: Item) -> None:
 def figure06(res: Results) -> Item:
     frame = paper.load("F6").rename(columns={"epoch_approx": "paper_epoch", "top1_acc_pct_approx": "paper_top1_acc_pct",
                                              "note": "paper_note"})
-    epochs = res.epochs(m.EXPERIMENTS["progressive"])
+    epochs = res.epochs(m.EXPERIMENTS[tables_proxy.FAMILY])
+    runs = tables_proxy.proxy_runs(res, tables_proxy.FAMILY)
+    declared = tables_proxy.pairs("table13", tables_proxy.profiles_of(runs))[:1]  # progressive resize: vanilla, adaptive
     curves = pd.DataFrame()
-    if not epochs.empty and "schedule.mode" in epochs.columns:
+    if not epochs.empty and "schedule.mode" in epochs.columns and declared and "arm" in runs.columns:
         metric = "ema_top1" if "ema_top1" in epochs.columns and epochs["ema_top1"].notna().any() else "val_top1"
-        arms = epochs["schedule.mode"].isin(["vanilla-progressive", "paper"])
-        if "schedule.hold" in epochs.columns:  # vanilla = regularization held at the middle (W, held weak, is a control)
-            arms &= (epochs["schedule.mode"] == "paper") | (epochs["schedule.hold"] == "middle")
-        if {"profile", "train.epochs"} <= set(epochs.columns):  # the trial's length, once it has runs
-            trial = epochs["train.epochs"] == epochs["profile"].map(tables_proxy.trial_epochs)
-            arms &= trial if (arms & trial).any() else True
-        arms &= tables_proxy.of_trial_model(epochs)  # V2-B0's arms, not the V1 model trained with P's schedule
-        keep = epochs[arms].dropna(subset=[metric])
-        curves = m.over_seeds(keep, metric, ["schedule.mode", "epoch"]).drop(columns="values")
+        epochs = epochs.assign(arm=epochs["run_dir"].map(dict(zip(runs["run_dir"], runs["arm"]))))
+        keep = epochs[epochs["arm"].isin(declared[0])].dropna(subset=[metric])
+        curves = m.over_seeds(keep, metric, ["arm", "schedule.mode", "epoch"]).drop(columns="values")
         curves["progress_pct"] = 100 * curves["epoch"] / keep["train.epochs"].max()
     item = Item("F6", frame, f"{PROXY} (validation top-1 per epoch, mean over seeds; {m.ERROR_BARS})",
                 res.hardware(epochs),
@@ -323,7 +319,7 @@ def figure06(res: Results) -> Item:
                  "runs share an axis; y scales differ (ImageNet vs proxy dataset)"])
     item.extra["curves"] = curves
     if not curves.empty:  # the last epoch of each arm, as a table under the figure
-        last = curves.loc[curves.groupby("schedule.mode")["epoch"].idxmax()]
+        last = curves.loc[curves.groupby("schedule.mode")["epoch"].idxmax()].drop(columns="arm")
         item.extra["table"] = last.rename(columns={"mean": "ours_top1", "std": "ours_top1_std", "n": "ours_top1_n",
                                                    "ci_low": "ours_top1_ci_low", "ci_high": "ours_top1_ci_high"})
     return item

@@ -26,6 +26,7 @@ class Check:
     what: str
     status: str
     numbers: str  # what was measured, in words
+    counts: bool = True  # False: reported beside the gate, not part of its status (the spec's ``informs: true``)
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,12 @@ class GateResult:
 
     @property
     def status(self) -> str:
-        states = {c.status for c in self.checks}
+        states = {c.status for c in self.checks if c.counts}
         return FAILS if FAILS in states else PENDING if PENDING in states else HOLDS
 
     def numbers(self) -> str:
         """'G1 fails: ...; G2 fails: ...' (every check, in order)."""
-        return "; ".join(f"{c.key} {c.status}: {c.numbers}" for c in self.checks)
+        return "; ".join(f"{c.key} {c.status}{'' if c.counts else ' (reported only)'}: {c.numbers}" for c in self.checks)
 
 
 def _arm(res: Results, ref: str) -> tuple[list[float], list[int]]:
@@ -66,8 +67,9 @@ def _check(res: Results, key: str, check: dict) -> Check:
     short = [ref.partition("/")[2] for ref in refs]
     missing = [f"{name} has {len(values)} of {v.MIN_SEEDS} seeds" for name, (values, _) in zip(short, arms)
                if len(values) < v.MIN_SEEDS]
+    counts = not check.get("informs", False)
     if missing:
-        return Check(key, what, PENDING, "; ".join(missing))
+        return Check(key, what, PENDING, "; ".join(missing), counts)
     means = [sum(values) / len(values) for values, _ in arms]
     if kind == "at_least":
         epochs = max(arms[0][1])
@@ -84,7 +86,7 @@ def _check(res: Results, key: str, check: dict) -> Check:
         ok = diff >= -check["margin"]
         text = (f"{short[1]} - {short[0]} = {diff:+.1f} points ({_mean(arms[1][0])} vs {_mean(arms[0][0])}), "
                 f"needs >= -{check['margin']:g}")
-    return Check(key, what, HOLDS if ok else FAILS, text)
+    return Check(key, what, HOLDS if ok else FAILS, text, counts)
 
 
 def evaluate(res: Results, profile: str = trial.PROFILE) -> dict[str, GateResult]:
@@ -128,6 +130,7 @@ def lines(res: Results) -> list[str]:
     for g in gates.values():
         out += [f"**Gate `{g.gate.name}`: {g.status}.** Proxy: {g.gate.proxy}. Declared {g.gate.declared}. Judges: "
                 f"{', '.join(g.gate.judges)}.", ""]
-        out += [f"- **{c.key} {c.status}** -- {c.what}: {c.numbers}." for c in g.checks]
+        out += [f"- **{c.key} {c.status}**{'' if c.counts else ' (reported, not part of the gate)'} -- {c.what}: "
+                f"{c.numbers}." for c in g.checks]
         out.append("")
     return out

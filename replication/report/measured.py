@@ -15,6 +15,7 @@ from replication.report import arms
 from replication.report import verdicts as v
 from replication.report.collect import Results, pick, seeds_by
 from replication.study.spec import EXPERIMENTS  # results/<experiment>/ of each experiment family
+from replication.study.speed_plan import precision
 STATIC_FILES = {"params": "params_macs", "layers": "table04", "datasets": "datasets"}  # results/static/<name>.csv
 
 # paper row labels that do not carry a registry paper name
@@ -43,7 +44,7 @@ def paper_label(row_name: str) -> str:
 @functools.lru_cache(maxsize=None)
 def _registry() -> tuple:
     try:
-        from replication.models.registry import REGISTRY
+        from replication.models.registry import REGISTRY  # lazy: the registry loads timm; tables read without it
     except ImportError:  # the models part is not installed: nothing can be matched
         return ()
     return tuple(REGISTRY.values())
@@ -163,7 +164,6 @@ def suffix(rows: BenchRows, index: int) -> str:
 
 
 def _precisions(frame: pd.DataFrame) -> pd.Series:
-    from replication.study.speed_plan import precision
 
     column = frame["amp_dtype"] if "amp_dtype" in frame.columns else pd.Series([None] * len(frame), index=frame.index)
     return column.map(precision)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from replication.report import measured as m
 from replication.report.collect import Results
+from replication.report.figures import save_figure
 from replication.report.items import markdown_table
 
 REFERENCE_PATTERN = "efficientnetv2|v2_b0|v2b0"  # run ids of the V2-B0 reference (also used by checks)
@@ -82,7 +83,6 @@ def figure(frame: pd.DataFrame, hardware: str = ""):
 
 def draw(res: Results, out_dir) -> list[Path]:
     """Write ``figure_nas.png`` and ``.svg`` (nothing when no sample has been evaluated)."""
-    from replication.report.figures import save_figure
 
     frame = from_results(res)
     if frame.empty:

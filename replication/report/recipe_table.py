@@ -16,6 +16,7 @@ import pandas as pd
 
 from replication import config, progressive, recipe
 from replication.config import Config
+from replication.report.items import narrow_tables
 
 SILENT = "not stated"
 PROFILES = ("cpu", "gpu")
@@ -166,7 +167,6 @@ def table(configs: dict[str, dict[str, Config]] | None = None) -> pd.DataFrame:
 
 def lines() -> list[str]:
     """The report's section: per recipe a table (no wider than the report allows) and the reasons."""
-    from replication.report.items import narrow_tables
 
     try:
         frame = table()

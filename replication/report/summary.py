@@ -10,6 +10,7 @@ from replication import paper
 from replication.report import disclosure, gates
 from replication.report import measured as m
 from replication.report import verdicts as v
+from replication.report.figures import save_figure
 from replication.report.items import markdown_table
 
 STEM = "figure_verdicts"
@@ -72,10 +73,9 @@ def _training_hosts(res) -> str:
     table = disclosure.compute_table(res)
     if table.empty:
         return "no run yet"
-    hosts = sorted({h.rsplit(" (", 1)[0] for cell in table["hosts (runs)"] for h in str(cell).split("; ") if h})
     total = table.iloc[-1]
     return (f"{int(total['runs'])} runs, {total['train_hours']:.1f} h of training on 2-core CPUs "
-            f"({', '.join(hosts)})")
+            f"({', '.join(disclosure.training_hosts(res))})")
 
 
 def findings(claims: pd.DataFrame, res) -> list[str]:
@@ -91,12 +91,13 @@ def findings(claims: pd.DataFrame, res) -> list[str]:
            f"{_ids(measured, v.REPRODUCED, v.WHERE_CHECKED)}, partially for {_ids(measured, v.PARTIALLY)}, and not for "
            f"{_ids(measured, v.NOT_REPRODUCED)}; ratios between small models are judged only where the rows are "
            "compute-bound."]
-    for gate in gates.evaluate(res).values():
+    for i, gate in enumerate(gates.evaluate(res).values()):
         judged, named = proxy[proxy["id"].isin(gate.gate.judges)], gate.gate.proxy
         verb = {gates.HOLDS: "passes", gates.FAILS: "fails", gates.PENDING: "awaits runs for"}[gate.status]
-        out.append(f"- **Training** ({_training_hosts(res)}). {named[0].upper()}{named[1:]} **{verb} its "
-                   f"validity gate** ({gate.numbers()}), so {', '.join(judged['id'])} are "
-                   f"{'judged from it' if gate.status == gates.HOLDS else 'not testable at this scale with it'}; "
+        then = {gates.HOLDS: "judged from it", gates.FAILS: "not testable at this scale with it",
+                gates.PENDING: "not judged from it until it holds"}[gate.status]
+        out.append(("- " if i else f"- **Training** ({_training_hosts(res)}). ") + f"{named[0].upper()}{named[1:]} "
+                   f"**{verb} its validity gate** ({gate.numbers()}), so {', '.join(judged['id'])} are {then}; "
                    "its runs stay in the report as measured.")
     tuning = m.runs_table(res, m.EXPERIMENTS["tuning"]) if "tuning" in m.EXPERIMENTS else pd.DataFrame()
     tuning = tuning.dropna(subset=["top1"]) if not tuning.empty else tuning
@@ -134,7 +135,6 @@ def figure(claims: pd.DataFrame):
 
 
 def draw(claims: pd.DataFrame, out_dir: Path) -> list[Path]:
-    from replication.report.figures import save_figure
 
     return save_figure(figure(claims), out_dir, STEM)
 

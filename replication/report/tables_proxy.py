@@ -11,16 +11,57 @@ import functools
 import pandas as pd
 
 from replication import paper
+from replication.config import ConfigError
 from replication.report import measured as m
 from replication.report.collect import Results
 from replication.report import verdicts as v
 from replication.report.items import PROXY, Item, ours, paper_columns
 from replication.results import REBUILT
+from replication.study import spec
 
 RANKS = ("small", "medium", "large")
-# arms of the progressive family in the study specs that sit outside the trial's length: the fixed-size
-# arm trained for P's training time (Figure 1 / Table 12 at equal time) and the length-trend pair
-EQUAL_TIME, LENGTH_TREND = "F_time", ("P36", "F36")
+FAMILY = "progressive"  # the family whose declared pairs (its ``judged_on``) Tables 10, 12, 13 and Figures 1, 6 read
+
+
+@functools.lru_cache(maxsize=None)
+def _study(profile: str):
+    try:
+        return spec.load(profile)
+    except (ConfigError, FileNotFoundError, ValueError):
+        return None
+
+
+def pairs(key: str, profiles=("cpu",)) -> list[tuple[str, str]]:
+    """The [baseline arm, compared arm] pairs the study specs of ``profiles`` declare for ``key`` (the progressive
+    family's ``judged_on``: table12, equal_time, table13, table10, length_trend), each once, in order."""
+    out = []
+    for profile in profiles:
+        study = _study(str(profile))
+        out += [p for p in (spec.judged_on(study, FAMILY, key) if study else ()) if p not in out]
+    return out
+
+
+def profiles_of(runs: pd.DataFrame) -> tuple:
+    """The profiles of ``runs`` (the cpu study's without any)."""
+    if runs.empty or "profile" not in runs.columns or runs["profile"].dropna().empty:
+        return ("cpu",)
+    return tuple(sorted(runs["profile"].dropna().astype(str).unique()))
+
+
+def arms_of(key: str, runs: pd.DataFrame) -> set[str]:
+    """Every arm named in ``key``'s pairs for the profiles of ``runs``."""
+    return {arm for pair in pairs(key, profiles_of(runs)) for arm in pair}
+
+
+def pair_values(runs: pd.DataFrame, pair, metric: str = "top1") -> tuple[list[float], list[float]]:
+    """Per-seed ``metric`` of the baseline arm and of the compared arm of ``pair`` among ``runs``."""
+    return tuple(m.arm_values(runs, metric, arm=name) for name in pair)
+
+
+def model_of(runs: pd.DataFrame, arm: str) -> str | None:
+    """The model the runs of ``arm`` trained (None without runs)."""
+    names = runs.loc[runs["arm"] == arm, "model.name"] if {"arm", "model.name"} <= set(runs.columns) else []
+    return None if len(names) == 0 else str(names.iloc[0])
 
 
 def _last(value):
@@ -32,7 +73,7 @@ def _last(value):
 
 def proxy_runs(res: Results, family: str) -> pd.DataFrame:
     """Finished runs of ``family``. For the progressive family, once runs of the trial's declared length
-    exist (the P arm's epochs in the run's study spec), only those count: the earlier 8-epoch pilot and
+    exist (the method arm's epochs in the run's study spec), only those count: the earlier 8-epoch pilot and
     the length-trend runs are not mixed into the trial's arms."""
     runs = m.runs_table(res, m.EXPERIMENTS[family])
     if runs.empty:
@@ -51,32 +92,37 @@ def proxy_runs(res: Results, family: str) -> pd.DataFrame:
 
 
 def time_runs(res: Results) -> pd.DataFrame:
-    """Runs for accuracy vs training time (Figure 1 proxy): the trial's fixed-size and progressive runs, the
+    """Runs for accuracy vs training time (Figure 1 proxy): the arms of the trial's Table 12 and Table 10 pairs, the
     equal-time arm and the length-trend pair, each with a ``series`` label (its declared arm when it is one)."""
-    runs = proxy_runs(res, "progressive")
+    runs = proxy_runs(res, FAMILY)
     if runs.empty or "model.name" not in runs.columns:
         return runs
-    everything = m.runs_table(res, m.EXPERIMENTS["progressive"])
-    runs = pd.concat([runs[runs["schedule.mode"].isin(["fixed", "paper"])],
-                      everything[everything["arm"].isin([EQUAL_TIME, *LENGTH_TREND])]]).drop_duplicates("run_dir")
+    everything = m.runs_table(res, m.EXPERIMENTS[FAMILY])
+    trial = arms_of("table12", runs) | arms_of("table10", runs)
+    outside = arms_of("equal_time", everything) | arms_of("length_trend", everything)
+    runs = pd.concat([runs[runs["arm"].isin(trial)], everything[everything["arm"].isin(outside)]]).drop_duplicates("run_dir")
     runs["series"] = [f"{arm}: {name} {mode}" if isinstance(arm, str) else f"{name} {mode}"
                       for arm, name, mode in zip(runs["arm"], runs["model.name"], runs["schedule.mode"])]
     return runs.reset_index(drop=True)
 
 
 def length_trend(res: Results) -> pd.DataFrame:
-    """Progressive minus fixed-size top-1 per model and training length (every length with both arms): the
-    8-epoch pilot, the trial, the 36-epoch pair. A trend beside the verdicts, never one itself."""
-    runs = m.runs_table(res, m.EXPERIMENTS["progressive"])
+    """Progressive minus fixed-size top-1 per model and training length (every length with both sides): the
+    declared Table 12 and length-trend pairs, and runs of no declared arm (the 8-epoch pilot) on the side whose
+    schedule mode they share. A trend beside the verdicts, never one itself."""
+    runs = m.runs_table(res, m.EXPERIMENTS[FAMILY])
     if runs.empty or not {"model.name", "schedule.mode", "train.epochs"} <= set(runs.columns):
         return pd.DataFrame()
-    fixed = runs["schedule.mode"] == "fixed"
-    if "schedule.hold" in runs.columns:  # the fixed arm holds the middle regularization (F), not the weak one
-        fixed &= runs["schedule.hold"].astype(str) != "first"
-    runs = runs[fixed | (runs["schedule.mode"] == "paper")]
+    declared = pairs("table12", profiles_of(runs)) + pairs("length_trend", profiles_of(runs))
+    history = runs["arm"].isna()  # runs of no declared arm count on the side whose schedule mode they share
+    runs = runs.assign(side=None)
+    for side, arms in (("baseline", {b for b, _ in declared}), ("method", {c for _, c in declared})):
+        labelled = runs["arm"].isin(arms)
+        runs.loc[labelled | (history & runs["schedule.mode"].isin(set(runs.loc[labelled, "schedule.mode"]))), "side"] = side
+    runs = runs[runs["side"].notna()]
     rows = []
     for (name, epochs), part in runs.groupby(["model.name", "train.epochs"]):
-        f, p = (m.arm_values(part, schedule__mode=mode) for mode in ("fixed", "paper"))
+        f, p = (m.arm_values(part, side=side) for side in ("baseline", "method"))
         if not f or not p:
             continue
         gap = v.welch(f, p)
@@ -90,17 +136,15 @@ def length_trend(res: Results) -> pd.DataFrame:
 def catch_up(res: Results) -> str:
     """When the fixed-size arm's mean curve (1,000-image subset, EMA) first reaches the progressive arm's final mean,
     in epochs and cumulative training seconds, as a share of the progressive arm's training time ("" if unknown)."""
-    epochs = res.epochs(m.EXPERIMENTS["progressive"])
-    needed = {"schedule.mode", "train.epochs", "profile", "ema_top1", "epoch_seconds", "run_id"}
-    if epochs.empty or not needed <= set(epochs.columns):
+    epochs, runs = res.epochs(m.EXPERIMENTS[FAMILY]), proxy_runs(res, FAMILY)
+    needed = {"train.epochs", "ema_top1", "epoch_seconds", "run_id", "run_dir"}
+    declared = pairs("table12", profiles_of(runs))
+    if epochs.empty or not needed <= set(epochs.columns) or not declared or "arm" not in runs.columns:
         return ""
-    epochs = epochs[(epochs["train.epochs"] == epochs["profile"].map(trial_epochs)) & of_trial_model(epochs)].copy()
-    if "schedule.hold" in epochs.columns:
-        epochs = epochs[(epochs["schedule.mode"] == "paper") | (epochs["schedule.hold"].astype(str) == "middle")]
+    epochs = epochs.assign(arm=epochs["run_dir"].map(dict(zip(runs["run_dir"], runs["arm"]))))
+    epochs = epochs[epochs["arm"].isin(declared[0])].copy()
     epochs["elapsed"] = epochs.groupby("run_id")["epoch_seconds"].cumsum()
-    curves = {mode: epochs[epochs["schedule.mode"] == mode].groupby("epoch")[["ema_top1", "elapsed"]].mean()
-              for mode in ("fixed", "paper")}
-    fixed, prog = curves["fixed"], curves["paper"]
+    fixed, prog = (epochs[epochs["arm"] == arm].groupby("epoch")[["ema_top1", "elapsed"]].mean() for arm in declared[0])
     if fixed.empty or prog.empty or len(prog) < epochs["train.epochs"].max():
         return ""
     target, budget = prog["ema_top1"].iloc[-1], prog["elapsed"].iloc[-1]
@@ -114,13 +158,13 @@ def catch_up(res: Results) -> str:
 
 
 def v1_v2(res: Results) -> pd.DataFrame:
-    """V1 and V2 proxies under the same progressive training (the trial's mode-'paper' runs of each model):
+    """V1 and V2 proxies under the same progressive training (the arms of the declared Table 10 pair):
     top-1 and training hours over seeds, and images/s per stage (mean over epochs and seeds)."""
-    runs = proxy_runs(res, "progressive")
+    runs = proxy_runs(res, FAMILY)
     if runs.empty or "model.name" not in runs.columns:
         return pd.DataFrame()
-    runs = runs[runs["schedule.mode"] == "paper"]
-    epochs = res.epochs(m.EXPERIMENTS["progressive"])
+    runs = runs[runs["arm"].isin(arms_of("table10", runs))]
+    epochs = res.epochs(m.EXPERIMENTS[FAMILY])
     rows = []
     for name in sorted(runs["model.name"].unique()):
         row = {"model": f"{name} (proxy, progressive)",
@@ -137,7 +181,7 @@ def v1_v2(res: Results) -> pd.DataFrame:
 def load_flags(res: Results, runs: pd.DataFrame) -> list[str]:
     """Runs with an epoch whose 1-minute load average exceeded the torch thread count by more than 0.5:
     another process shared the machine, so their seconds overstate the training time."""
-    epochs = res.epochs(m.EXPERIMENTS["progressive"])
+    epochs = res.epochs(m.EXPERIMENTS[FAMILY])
     if runs.empty or epochs.empty or "load_avg" not in epochs.columns:
         return []
     threads = epochs.get("summary.hardware.torch_threads", pd.Series(2, index=epochs.index)).fillna(2)
@@ -146,33 +190,32 @@ def load_flags(res: Results, runs: pd.DataFrame) -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _p_arm(profile):
-    """The resolved config of the progressive family's P arm in study ``profile`` (None without one)."""
-    from replication.study import spec
-
-    try:
-        study = spec.load(str(profile))
-        arm = study.family("progressive").arms["P"]
-    except (ValueError, KeyError):
+def _trial_arm(profile):
+    """The resolved config of the trial's method arm in study ``profile``: the compared arm of its first Table 12
+    pair (None without one)."""
+    study = _study(str(profile))
+    declared = spec.judged_on(study, FAMILY, "table12") if study else ()
+    if not declared:
         return None
+    arm = study.family(FAMILY).arms[declared[0][1]]
     return study.config(arm, arm.seeds[0])
 
 
 def trial_epochs(profile) -> int | None:
-    """The epochs of the progressive family's P arm in study ``profile`` (None without one)."""
-    cfg = _p_arm(profile)
+    """The epochs of the trial's method arm in study ``profile`` (None without one)."""
+    cfg = _trial_arm(profile)
     return None if cfg is None else cfg.train.epochs
 
 
 def trial_model(profile) -> str | None:
-    """The model of the progressive family's P arm in study ``profile`` (None without one)."""
-    cfg = _p_arm(profile)
+    """The model of the trial's method arm in study ``profile`` (None without one)."""
+    cfg = _trial_arm(profile)
     return None if cfg is None else cfg.model.name
 
 
 def of_trial_model(frame: pd.DataFrame) -> pd.Series:
-    """Rows (runs or epochs) of the trial's model: the P arm's model of the row's profile. The other model of the
-    family (V1-B0 trained with exactly P's schedule, for Table 10) is no arm of Tables 12-13 or Figure 6. Rows of a
+    """Rows (runs or epochs) of the trial's model: the method arm's model of the row's profile. The other model of
+    the family (V1-B0 trained with exactly the method's schedule, for Table 10) is no arm of Tables 12-13. Rows of a
     profile without a study spec are kept."""
     if not {"profile", "model.name"} <= set(frame.columns):
         return pd.Series(True, index=frame.index)
@@ -182,7 +225,7 @@ def of_trial_model(frame: pd.DataFrame) -> pd.Series:
 
 def trial_runs(res: Results) -> pd.DataFrame:
     """The progressive trial's runs of its own model (:func:`proxy_runs` of the family, :func:`of_trial_model`)."""
-    runs = proxy_runs(res, "progressive")
+    runs = proxy_runs(res, FAMILY)
     return runs[of_trial_model(runs)] if not runs.empty else runs
 
 
@@ -287,7 +330,7 @@ def table05(res: Results) -> Item:
 def rebuilt_sources(res: Results) -> list[str]:
     """Source runs that a transfer run retrained to rebuild their uncommitted checkpoint
     (``results/rebuilt/``): did the rerun reproduce the committed record's final top-1?"""
-    experiment = m.EXPERIMENTS["progressive"]
+    experiment = m.EXPERIMENTS[FAMILY]
     again = m.runs_table(Results(res.root / REBUILT, res.include_smoke), experiment)
     original = m.runs_table(res, experiment)
     if again.empty or original.empty:
@@ -346,32 +389,36 @@ def table12(res: Results) -> Item:
     frame = paper_columns(paper.load("T12"), keep=["model"])
     runs = trial_runs(res)
     rows = []
-    if not runs.empty and "model.name" in runs.columns:
-        everything = m.runs_table(res, m.EXPERIMENTS["progressive"])
-        equal_time = everything[everything["arm"] == EQUAL_TIME]
-        for name in sorted(runs["model.name"].unique()):
-            for comparison, baseline in (("equal epochs", runs), (f"equal training time ({EQUAL_TIME})", equal_time)):
-                fixed = m.arm_values(baseline, model__name=name, schedule__mode="fixed")
-                if comparison != "equal epochs" and not fixed:
-                    continue
-                row = {"model": f"{name} (proxy)", "comparison": comparison}
-                for arm, source, mode in (("baseline", baseline, "fixed"), ("progressive", runs, "paper")):
-                    where = {"model__name": name, "schedule__mode": mode}
-                    row.update(arm_columns(arm, m.arm_values(source, **where)))
-                    row.update(arm_columns(f"{arm}_train_time", m.arm_values(source, "train_hours", **where),
-                                           mean="hours", runs=False))
-                bh, ph = row["ours_baseline_train_time_hours"], row["ours_progressive_train_time_hours"]
-                row["ours_train_time_change_pct"] = None if not bh or ph is None else 100 * (ph - bh) / bh
-                gap = v.welch(fixed, m.arm_values(runs, model__name=name, schedule__mode="paper"))
-                row["ours_gap_ci95_low"], row["ours_gap_ci95_high"] = (None, None) if gap is None else (gap.low, gap.high)
-                rows.append(row)
+    proxy, everything = proxy_runs(res, FAMILY), m.runs_table(res, m.EXPERIMENTS[FAMILY])
+    equal_time = pairs("equal_time", profiles_of(everything))
+    for base, method in pairs("table12", profiles_of(proxy)) if not runs.empty else ():
+        name = model_of(proxy, method)
+        if name is None:
+            continue
+        comparisons = [("equal epochs", base, proxy)] + [(f"equal training time ({b})", b, everything)
+                                                          for b, c in equal_time if c == method]
+        for comparison, base_arm, baseline in comparisons:
+            fixed = m.arm_values(baseline, arm=base_arm)
+            if comparison != "equal epochs" and not fixed:
+                continue
+            row = {"model": f"{name} (proxy)", "comparison": comparison}
+            for label, source, arm in (("baseline", baseline, base_arm), ("progressive", proxy, method)):
+                row.update(arm_columns(label, m.arm_values(source, arm=arm)))
+                row.update(arm_columns(f"{label}_train_time", m.arm_values(source, "train_hours", arm=arm),
+                                       mean="hours", runs=False))
+            bh, ph = row["ours_baseline_train_time_hours"], row["ours_progressive_train_time_hours"]
+            row["ours_train_time_change_pct"] = None if not bh or ph is None else 100 * (ph - bh) / bh
+            gap = v.welch(fixed, m.arm_values(proxy, arm=method))
+            row["ours_gap_ci95_low"], row["ours_gap_ci95_high"] = (None, None) if gap is None else (gap.low, gap.high)
+            rows.append(row)
     frame = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True) if rows else frame
     missing = [] if rows else ["fixed-size baseline vs progressive runs of the proxies"]
     frame["evidence"] = [PROXY if str(n).endswith("(proxy)") else "" for n in frame["model"]]
     frame["hardware"] = res.hardware(runs)
     notes = ["baseline = schedule mode 'fixed' at the last-stage size; progressive = mode 'paper'; 'equal epochs' "
              f"compares them at the same epochs (the paper's Table 12), 'equal training time' against the fixed-size "
-             f"arm {EQUAL_TIME}, whose epochs were set from P seed 0's training time before its runs",
+             + "; ".join(f"arm {b}, whose epochs were set from {c} seed 0's training time before its runs"
+                         for b, c in equal_time),
              "train time is wall-clock training (evaluation excluded) on our hardware",
              "`ours_gap_ci95_low` / `_high`: Welch's 95 % interval of progressive - baseline top-1"]
     caught = catch_up(res)
@@ -392,28 +439,12 @@ def table12(res: Results) -> Item:
     return item
 
 
-T13_ARMS = {  # paper row -> (vanilla arm, adaptive arm) as (schedule.mode, schedule.adaptive); vanilla holds
-    "Progressive resize": (("vanilla-progressive", None), ("paper", None)),  # the middle value (W's weak values:
-    "Random resize": (("random-resize", False), ("random-resize", True)),  # a control, not Table 13's vanilla)
-}
-
-
-def t13_values(runs: pd.DataFrame, arm) -> list[float]:
-    mode, adaptive = arm
-    where = {"schedule__mode": mode}
-    if adaptive is not None:
-        where["schedule__adaptive"] = adaptive
-    if mode == "vanilla-progressive" or adaptive is False:
-        where["schedule__hold"] = "middle"
-    return m.arm_values(runs, **where)
-
-
 def table13(res: Results) -> Item:
     frame = paper_columns(paper.load("T13"), keep=["resize_method"]).drop(columns=["paper_reference"])
-    runs = trial_runs(res)
-    rows = []
-    for method in frame["resize_method"]:
-        vanilla, adaptive = (t13_values(runs, arm) for arm in T13_ARMS[method])
+    runs, proxy = trial_runs(res), proxy_runs(res, FAMILY)
+    declared, rows = pairs("table13", profiles_of(proxy)), []
+    for i, _ in enumerate(frame["resize_method"]):  # the declared pairs follow Table 13's rows
+        vanilla, adaptive = pair_values(proxy, declared[i]) if i < len(declared) else ([], [])
         row = {**arm_columns("vanilla", vanilla), **arm_columns("adaptive_reg", adaptive)}
         gain = v.welch(vanilla, adaptive)
         row.update({"ours_gain_pct": None if gain is None else gain.diff,

@@ -102,7 +102,7 @@ def table07(res: Results) -> Item:
     missing = _exact_columns(res, frame, "T7", "model")
     missing += _latency_columns(res, frame, 16, "EfficientNetV2-S")
     try:
-        from replication.models.registry import NOT_BUILDABLE
+        from replication.models.registry import NOT_BUILDABLE  # lazy: the registry loads timm; tables read without it
     except ImportError:
         NOT_BUILDABLE = {}
     frame["note"] = [NOT_BUILDABLE.get(n, "") if o is None else "" for n, o in zip(frame["model"], frame["ours_model"])]
@@ -175,9 +175,11 @@ def table10(res: Results) -> Item:
     item = Item("T10", frame, "exact (params, MACs) + measured here (speed)", hardware, missing, notes)
     proxy = tables_proxy.v1_v2(res)
     if not proxy.empty:  # C18 at proxy scale: the B0s of both families under the same progressive training
+        profiles = tables_proxy.profiles_of(tables_proxy.proxy_runs(res, tables_proxy.FAMILY))
+        method = ", ".join(c for _, c in tables_proxy.pairs("table10", profiles))
         item.extra["table"] = proxy
         item.extra["table_caption"] = ("Proxy (C18): V1 and V2 B0 models trained with exactly the progressive "
-                                       "trial's P arm (Imagenette, same schedule, recipe, epochs and seeds): top-1 "
+                                       f"trial's {method} arm (Imagenette, same schedule, recipe, epochs and seeds): top-1 "
                                        "mean over seeds with std, 95 % t half-width and n; training hours; training "
                                        "images/s per stage size on our hardware, both under the profile's precision "
                                        "rule.")

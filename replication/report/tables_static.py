@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from replication import paper
+from replication import config, paper, progressive
 from replication.report import measured as m
 from replication.report.collect import Results
 from replication.report.items import EXACT, EXACT_HARDWARE, MEASURED, Item, ours, paper_columns
@@ -87,8 +87,8 @@ def _t3_readings(frame: pd.DataFrame) -> pd.DataFrame:
     """Exact counts of the fused rows under the other readings of Table 3 (built on 'meta', 380 px)."""
     import torch
 
-    from replication import measure
-    from replication.models.efficientnetv2 import efficientnet_b4_fused
+    from replication import measure  # lazy: the model code (timm) loads for these rows only
+    from replication.models.efficientnetv2 import efficientnet_b4_fused  # lazy: as above
 
     rows = []
     for label, kwargs in READINGS.items():
@@ -150,7 +150,6 @@ def _same(a, b) -> bool:
 def table06(res: Results) -> Item:
     """Paper settings beside (a) our schedule code in paper mode for the same model (exact) and
     (b) the cpu profile's scaled values (shown as extra rows)."""
-    from replication import progressive
 
     frame = paper_columns(paper.load("T6"), keep=["model", "stage"])
     keys = {"image_size_px": "image_size", "randaug_magnitude": "randaug_magnitude",
@@ -174,10 +173,6 @@ def table06(res: Results) -> Item:
 
 
 def _profile_rows() -> pd.DataFrame:
-    try:
-        from replication import config, progressive
-    except ImportError:
-        return pd.DataFrame()
     rows = []
     for profile in ("cpu", "gpu"):
         try:

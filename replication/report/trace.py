@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from replication.report import measured as m
+from replication.report import tables_proxy
 from replication.report.collect import Results
 
 
@@ -31,28 +32,22 @@ SOURCES = {  # check -> (result path, command); proxy checks name their experime
 FAMILIES = {"t5_best_magnitude": "size_augmentation", "t8_transfer": "transfer", "t10_proxy_accuracy": "progressive",
             "t12_time_saving": "progressive", "t12_accuracy": "progressive", "t13_adaptive_gain": "progressive",
             "f6_curves": "progressive", "nas_search": "nas"}
-# the progressive family's checks judge only some of its runs: (the trial's own model only?, schedule modes);
-# arms holding the first stage's (weak) regularization (W) are a control that no check reads
-PROGRESSIVE_USED = {"t12_time_saving": (True, ("fixed", "paper")), "t12_accuracy": (True, ("fixed", "paper")),
-                    "t13_adaptive_gain": (True, ("vanilla-progressive", "paper", "random-resize")),
-                    "f6_curves": (True, ("vanilla-progressive", "paper")), "t10_proxy_accuracy": (False, ("paper",))}
+# the progressive family's checks read only some of its runs: the arms of the pairs its study spec declares
+# (judged_on: which key, and which of its pairs; None: all of them)
+PROGRESSIVE_USED = {"t12_time_saving": ("table12", None), "t12_accuracy": ("table12", None),
+                    "t13_adaptive_gain": ("table13", None), "f6_curves": ("table13", 0), "t10_proxy_accuracy": ("table10", None)}
 
 
 def _used(check: str, res: Results):
     """The run folders (run_dir) a proxy check reads: the family's kept runs, narrowed for the progressive
-    family to the trial's length (and model) and the arms the check compares."""
+    family to the trial's length and the arms of the pairs the check compares."""
     if check not in PROGRESSIVE_USED:
         return res.runs(m.EXPERIMENTS[FAMILIES[check]])
-    from replication.report import tables_proxy
-
-    own_model, modes = PROGRESSIVE_USED[check]
-    runs = tables_proxy.trial_runs(res) if own_model else tables_proxy.proxy_runs(res, "progressive")
-    if runs.empty or "schedule.mode" not in runs.columns:
-        return runs
-    keep = runs["schedule.mode"].isin(modes)
-    if "schedule.hold" in runs.columns:
-        keep &= runs["schedule.hold"].astype(str) != "first"
-    return runs[keep]
+    key, index = PROGRESSIVE_USED[check]
+    runs = tables_proxy.proxy_runs(res, "progressive")
+    declared = tables_proxy.pairs(key, tables_proxy.profiles_of(runs))
+    arms = {arm for pair in (declared if index is None else declared[index:index + 1]) for arm in pair}
+    return runs[runs["arm"].isin(arms)] if "arm" in runs.columns else runs.iloc[:0]
 
 
 @dataclass

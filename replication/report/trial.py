@@ -23,7 +23,7 @@ from replication.results import atomic_write_text
 from replication.study import spec
 
 FAMILY, PROFILE = "progressive", "cpu"
-OTHER_FAMILIES = ("size_augmentation", "transfer", "tuning")  # trained families with an arms table and no contrasts
+OTHER_FAMILIES = ("size_augmentation", "transfer", "tuning", "second_proxy")  # trained families with an arms table and no contrasts
 ARMS_CSV, CONTRASTS_CSV = "trial_arms.csv", "trial_contrasts.csv"
 COLUMNS = {"top1": "top1_acc_pct", "summary.final_at_train_size.ema_top1": "top1_at_train_size_pct",
            "train_hours": "train_hours"}

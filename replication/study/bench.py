@@ -44,7 +44,8 @@ from replication import config as config_mod
 from replication import data, progressive, results, train
 from replication.config import CONFIGS_DIR, Config, ConfigError
 from replication.config import merge
-from replication.recipe import base_dataset, build_mixup, build_model, build_optimizer, train_transform
+from replication.models import list_models, static
+from replication.recipe import base_dataset, build_ema, build_mixup, build_model, build_optimizer, train_transform
 
 SECTIONS = ("settings", "trainer", "pipeline", "progressive", "profile", "measurement", "precision")
 PRECISION_MODELS = ("efficientnetv2_b0", "efficientnet_b0")  # the progressive study's P and V1P models
@@ -328,8 +329,6 @@ def _phases(b: Bench, cfg: Config, stage, batches, steps: int = 3) -> tuple[dict
     profiled step (torch.profiler, self CPU time)."""
     from torch.profiler import ProfilerActivity, profile
 
-    from replication.recipe import build_ema
-
     torch.manual_seed(0)
     model = build_model(cfg, 10).train()
     optimizer, ema = build_optimizer(cfg, model, cfg.data.batch_size), build_ema(cfg, model, cfg.data.batch_size)
@@ -401,7 +400,6 @@ def profile_section(b: Bench) -> list[dict]:
 
 def measurement_section(b: Bench) -> list[dict]:
     """Deterministic work of tens of seconds: timed once (``repeats`` is 1 in these rows)."""
-    from replication.models import list_models, static
 
     start = time.perf_counter()
     frame = static.params_macs()

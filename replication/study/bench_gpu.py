@@ -35,6 +35,8 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
+from replication.config import ConfigError  # noqa: E402
+from replication.study import spec, speed_plan  # noqa: E402
 from replication.study.speed_plan import PRIORITY, TINY, groups, key, plan, precision, row_key  # noqa: E402,F401
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,9 +63,6 @@ def cpu_folder(processor: str) -> str:
 
 def load_profile(name: str) -> dict:
     """The speed_memory knobs of study ``name``."""
-    from replication.config import ConfigError
-    from replication.study import spec, speed_plan
-
     try:
         values = spec.knobs(name, "speed_memory")
     except ConfigError as err:
@@ -94,7 +93,7 @@ def _driver() -> str | None:
 def environment(torch, timm) -> dict:
     """The machine and library versions the rows were measured with (``results.environment`` plus
     the processor, the pinned timm, pandas and the GPU's properties)."""
-    from replication.results import environment as run_environment
+    from replication.results import environment as run_environment  # lazy: results loads torch; --help stays fast
 
     run = run_environment()
     env = {**run["versions"], "platform": run["hardware"]["platform"], "processor": run["hardware"]["processor"],
@@ -176,8 +175,8 @@ def main(argv: list[str] | None = None, started: float | None = None, args=None,
     import timm
     import torch
 
-    from replication.results import atomic_write_text
-    from replication.study import experiments
+    from replication.results import atomic_write_text  # lazy: torch loads after the arguments are checked
+    from replication.study import experiments  # lazy: as above
 
     on_cpu = device == "cpu"
     if not on_cpu and not args.tiny and not torch.cuda.is_available():
@@ -190,7 +189,7 @@ def main(argv: list[str] | None = None, started: float | None = None, args=None,
         print(f"error: --models must be >= 1, got {args.models}", file=sys.stderr)
         return 2
     try:
-        from replication import models  # noqa: F401  (our model code needs timm.layers)
+        from replication import models  # noqa: F401  # lazy: says which timm the model code needs (timm.layers)
     except ImportError as err:
         print(f"error: the model code does not import with timm {timm.__version__} ({err}); install timm "
               f"{pinned_timm()} (pyproject.toml) or a version close to it", file=sys.stderr)

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from replication import config as config_mod
-from replication import results
+from replication import measure, results
 from replication.config import ConfigError, merge
-from replication.study import parameters, spec as spec_mod
+from replication.study import parameters, speed_plan, spec as spec_mod
 
 
 def _dirs(output_dir: str = "", checkpoint_dir: str = "") -> dict:
@@ -31,7 +31,7 @@ def run_arm(study: spec_mod.Study, arm: spec_mod.Arm, seed: int, output_dir: str
             progress: bool = True) -> dict:
     """One run of ``arm`` (trained, resumed, or read back when finished); one row for a table.
     ``progress=False`` turns the progress bar off (a log file gets the per-epoch lines only)."""
-    from replication import train
+    from replication import train  # lazy: timm and accelerate load only for commands that train
 
     updates = merge(_dirs(output_dir, checkpoint_dir), {} if progress else {"train": {"progress": False}})
     cfg = study.config(arm, seed, updates)
@@ -61,7 +61,7 @@ def source_checkpoint(study: spec_mod.Study, source: spec_mod.Arm, seed: int, up
     config, its record going to ``<results_dir>/rebuilt/`` (the committed one stays) so that the report
     can say whether the rerun reproduced it. A checkpoint counts only when the run that wrote it finished
     (an interrupted rebuild resumes)."""
-    from replication import train
+    from replication import train  # lazy: timm and accelerate load only for commands that train
 
     cfg = study.config(source, seed, updates)
     ckpt, name = results.checkpoint_dir(cfg) / "last.pt", f"{source.family}/{source.name} seed {seed}"
@@ -121,13 +121,12 @@ def run_family(profile: str, family: str, arms=(), seeds=(), root: str = "", che
     if family == "static":
         return static(fam.knobs["tables"], records)
     if family == "speed_memory":
-        from replication.study import speed_plan
 
         k = fam.knobs
         return speed(speed_plan.plan(k), records, warmup=k["warmup"], repeats=k["repeats"],
                      budget_gib=k["memory_budget_gib"], name=k["bench_name"], amp_dtype=k["amp_dtype"])
     if family == "nas":
-        from replication.study import nas
+        from replication.study import nas  # lazy: the model code (timm)
 
         return nas.run(profile, output_dir, checkpoint_dir)
     if family == "transfer":
@@ -149,7 +148,7 @@ def run_queue(profile: str, family: str = "", arms=(), seeds=(), until: float | 
     """The study's queue in order, one run at a time (optionally only ``family`` / ``arms`` /
     ``seeds``); stops before starting a run after the wall-clock time ``until`` (epoch seconds). Runs
     whose bfloat16 autocast this CPU would only emulate are skipped, saying so (``train.SlowPrecision``)."""
-    from replication import train
+    from replication import train  # lazy: timm and accelerate load only for commands that train
 
     study = spec_mod.load(profile)
     check_selection(study, family, arms, seeds)
@@ -195,7 +194,7 @@ def check_selection(study: spec_mod.Study, family: str = "", arms=(), seeds=()) 
 
 def dataset_stats(datasets, output_dir) -> pd.DataFrame:
     """Table 9: counts from the loaders where the data is here, else from the manifests."""
-    from replication import data
+    from replication import data  # lazy: the data package loads torchvision
 
     rows = []
     for name in datasets:
@@ -215,7 +214,7 @@ def dataset_stats(datasets, output_dir) -> pd.DataFrame:
 
 def static(tables, output_dir) -> pd.DataFrame:
     """Tables 1, 3, 4, 7, 10, 11: params/MACs of every paper row and Table 4 from the model code."""
-    from replication.models import static as model_static
+    from replication.models import static as model_static  # lazy: the model code (timm)
 
     out = Path(output_dir) / "static"
     model_static.write_csv(model_static.table04(), out / "table04.csv")
@@ -249,8 +248,7 @@ def speed(jobs, output_dir, warmup=1, repeats=3, budget_gib=16.0, name=None, amp
     ``amp_dtype``: "" for float32, or "float16" / "bfloat16" autocast (the paper's V100 numbers are FP16)."""
     import torch
 
-    from replication import measure, models
-    from replication.study import speed_plan
+    from replication import models  # lazy: the model code (timm)
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     path = Path(output_dir) / "bench" / f"{name or 'speed_' + socket.gethostname()}.csv"
@@ -340,7 +338,7 @@ def _cli(args) -> int:
 
 
 def _show(study: spec_mod.Study) -> int:
-    from replication import train
+    from replication import train  # lazy: timm and accelerate load only for commands that train
 
     native_bf16 = train.cpu_has_bf16()
     for arm, seed in study.runs():

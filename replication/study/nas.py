@@ -45,8 +45,9 @@ import torch
 import yaml
 
 from replication import config as config_mod
-from replication import measure, results
+from replication import data, measure, results, train
 from replication.models import efficientnetv2 as v2
+from replication.study import spec
 
 OPS, KERNELS, EXPANSIONS, SE_RATIO = ("fu", "mb"), (3, 5), (1, 4, 6), 0.25
 W, V = -0.07, -0.05
@@ -178,7 +179,6 @@ def run_config(run_id: str, arch: Arch, profile: str, epochs: int, seed: int, ou
 def evaluate(arch: Arch, run_id: str, index: int | None = None, repeats: int = 5, **settings) -> dict:
     """Train ``arch`` briefly through the trainer, time it against V2-B0 and write its reward into
     the run's ``summary.json``; a run whose summary already has a reward is read back, not rerun."""
-    from replication import train
 
     cfg = run_config(run_id, arch, **settings)
     out = results.run_dir(cfg)
@@ -211,7 +211,6 @@ def _arch_record(arch: Arch) -> dict:
 
 
 def _classes(cfg) -> list:
-    from replication import data
 
     return data.get_dataset(cfg.data.dataset, cfg.data.train_split).classes
 
@@ -265,7 +264,6 @@ def add_commands(subparsers) -> None:
 def run(profile: str, output_dir: str = "", checkpoint_dir: str = "", **changes):
     """The ``nas`` family of study ``profile``: :func:`search` with the spec's settings (``changes`` on
     top), into the study's folders unless others are given."""
-    from replication.study import spec
 
     trainer = config_mod.load(profile=profile).train
     return search(profile=profile, output_dir=output_dir or trainer.results_dir,

@@ -23,6 +23,7 @@ from replication.config import ConfigError
 EXPERIMENTS = {
     "static": "static", "speed_memory": "bench", "size_augmentation": "t05_size_aug", "progressive": "t12_progressive",
     "transfer": "t08_transfer", "nas": "nas", "precision": "precision_check", "tuning": "t30_tuning",
+    "second_proxy": "t30_second_proxy",
 }
 ARM_KEYS = ("config", "seeds", "init_from", "pending", "note")
 
@@ -62,7 +63,7 @@ class Gate:
     proxy: str
     declared: str
     judges: tuple[str, ...]
-    checks: dict[str, dict]  # "G1" -> {kind, arm / arms ("family/arm"), value / margin, max_epochs, what}
+    checks: dict[str, dict]  # "G1" -> {kind, arm / arms ("family/arm"), value / margin, max_epochs, what, informs}
 
 
 @dataclass(frozen=True)
@@ -130,11 +131,35 @@ def load(profile: str) -> Study:
                 raise ConfigError(f"{path}: arm {family.name}/{arm.name}: {err}") from None
             if arm.init_from:
                 study.arm(arm.init_from)
+    for family in families.values():
+        _check_judged_on(path, family)
     for gate in gates.values():
         for check in gate.checks.values():
             for ref in [check["arm"]] if "arm" in check else check["arms"]:
                 study.arm(ref)
     return study
+
+
+JUDGED_ON = ("table12", "equal_time", "table13", "table10", "length_trend")  # what a family's pairs judge
+
+
+def judged_on(study: "Study", family: str, key: str) -> tuple[tuple[str, str], ...]:
+    """The [baseline arm, compared arm] pairs ``family`` declares for ``key`` (one of ``JUDGED_ON``; () if none)."""
+    if family not in study.families:
+        return ()
+    return tuple(tuple(pair) for pair in (study.families[family].knobs.get("judged_on") or {}).get(key, ()))
+
+
+def _check_judged_on(path: Path, family: Family) -> None:
+    declared = family.knobs.get("judged_on") or {}
+    where = f"{path}: family {family.name}: judged_on"
+    if not isinstance(declared, dict) or set(declared) - set(JUDGED_ON):
+        raise ConfigError(f"{where} maps {', '.join(JUDGED_ON)} to [baseline arm, compared arm] pairs; got {declared!r}")
+    for key, pairs in declared.items():
+        for pair in pairs or ():
+            if not (isinstance(pair, list) and len(pair) == 2 and all(a in family.arms for a in pair)):
+                raise ConfigError(f"{where}: {key}: {pair!r} is not [baseline arm, compared arm] of this family's "
+                                  f"arms ({', '.join(family.arms)})")
 
 
 def _gate(path: Path, name: str, body) -> Gate:
@@ -149,6 +174,9 @@ def _gate(path: Path, name: str, body) -> Gate:
                               f"{' and '.join(GATE_KINDS.get(kind, ('its fields',)))}; got {check!r}")
         if "arms" in GATE_KINDS[kind] and len(check["arms"]) != 2:
             raise ConfigError(f"{where}: check {key} compares two arms, got {check['arms']!r}")
+        if not isinstance(check.get("informs", False), bool):
+            raise ConfigError(f"{where}: check {key}: informs is true (reported, not part of the gate) or false, "
+                              f"got {check['informs']!r}")
     return Gate(name, str(body["proxy"]), str(body["declared"]), tuple(body["judges"]), checks)
 
 

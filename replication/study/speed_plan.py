@@ -105,7 +105,7 @@ def _size(job: dict) -> int | None:
     """The image size a job runs at (its own, or the model's train / eval size)."""
     if job["image_size"]:
         return int(job["image_size"])
-    from replication.models import model_info
+    from replication.models import model_info  # lazy: the report reads the plan; the model code (timm) loads only for a job's size
 
     try:
         entry = model_info(job["model"])
