@@ -271,8 +271,8 @@ def t10_speed_ratios(items, res):
 
 
 def t10_proxy_accuracy(items, res):
-    runs = tables_proxy.proxy_runs(res, "progressive")
-    declared = tables_proxy.pairs("table10", tables_proxy.profiles_of(runs))
+    runs = tables_proxy.proxy_runs(res, tables_proxy.judging_family())
+    declared = tables_proxy.declared("table10", runs)
     names = [tables_proxy.model_of(runs, arm) for arm in declared[0]] if declared and not runs.empty else [None]
     if None in names:
         return v.not_measured("progressive runs of both a V1 and a V2 proxy")
@@ -334,8 +334,8 @@ def t11_speedups(items, res):
 
 def _t12_pairs(res):
     """The declared Table 12 pairs with runs, as (model of the method arm, pair), and the family's runs."""
-    runs = tables_proxy.proxy_runs(res, "progressive")
-    found = [(tables_proxy.model_of(runs, pair[1]), pair) for pair in tables_proxy.pairs("table12", tables_proxy.profiles_of(runs))]
+    runs = tables_proxy.proxy_runs(res, tables_proxy.judging_family())
+    found = [(tables_proxy.model_of(runs, pair[1]), pair) for pair in tables_proxy.declared("table12", runs)]
     return [(name, pair) for name, pair in found if name is not None], runs
 
 
@@ -359,9 +359,9 @@ def t12_accuracy(items, res):
 
 def _t13_pairs(res):
     """Table 13's rows with their declared (vanilla, adaptive) pairs, in order, and the family's runs."""
-    runs = tables_proxy.proxy_runs(res, "progressive")
+    runs = tables_proxy.proxy_runs(res, tables_proxy.judging_family())
     gains = paper.load("T13").set_index("resize_method")["gain_pct"]
-    return list(zip(gains.items(), tables_proxy.pairs("table13", tables_proxy.profiles_of(runs)))), runs
+    return list(zip(gains.items(), tables_proxy.declared("table13", runs))), runs
 
 
 def t13_adaptive_gain(items, res):

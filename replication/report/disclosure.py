@@ -32,7 +32,7 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
 
 def _trained(res: Results) -> list[tuple[str, pd.DataFrame]]:
     """(family, its finished runs) of every trained family with runs, and the rebuilt source runs."""
-    folders = list(_families().items()) + [(f"{REBUILT} sources", f"{REBUILT}/{m.EXPERIMENTS['progressive']}")]
+    folders = list(_families().items()) + [(f"{REBUILT} sources", f"{REBUILT}/{m.EXPERIMENTS[tables_proxy.TRANSFER_SOURCES]}")]
     return [(family, runs) for family, folder in folders if not (runs := _runs(res, folder)).empty]
 
 
@@ -169,7 +169,7 @@ def limitations_lines(res: Results) -> list[str]:
 
 def _rerun_spread(res: Results) -> str:
     """The largest rerun-vs-record gap of the rebuilt source runs beside their arms' seed std."""
-    folder = m.EXPERIMENTS["progressive"]
+    folder = m.EXPERIMENTS[tables_proxy.TRANSFER_SOURCES]
     again, original = m.runs_table(Results(res.root / REBUILT, res.include_smoke), folder), m.runs_table(res, folder)
     if again.empty or original.empty:
         return ""

@@ -302,9 +302,9 @@ def plot_figure05(fig, item: Item) -> None:
 def figure06(res: Results) -> Item:
     frame = paper.load("F6").rename(columns={"epoch_approx": "paper_epoch", "top1_acc_pct_approx": "paper_top1_acc_pct",
                                              "note": "paper_note"})
-    epochs = res.epochs(m.EXPERIMENTS[tables_proxy.FAMILY])
-    runs = tables_proxy.proxy_runs(res, tables_proxy.FAMILY)
-    declared = tables_proxy.pairs("table13", tables_proxy.profiles_of(runs))[:1]  # progressive resize: vanilla, adaptive
+    epochs = res.epochs(m.EXPERIMENTS[tables_proxy.judging_family()])
+    runs = tables_proxy.proxy_runs(res, tables_proxy.judging_family())
+    declared = tables_proxy.declared("table13", runs)[:1]  # progressive resize: vanilla, adaptive
     curves = pd.DataFrame()
     if not epochs.empty and "schedule.mode" in epochs.columns and declared and "arm" in runs.columns:
         metric = "ema_top1" if "ema_top1" in epochs.columns and epochs["ema_top1"].notna().any() else "val_top1"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from replication.report import measured as m
-from replication.report import trial
+from replication.report import tables_proxy, trial
 from replication.report import verdicts as v
 from replication.report.collect import Results
 from replication.study import spec
@@ -99,9 +99,19 @@ def evaluate(res: Results, profile: str = trial.PROFILE) -> dict[str, GateResult
     return res._cache[key]
 
 
+def _reads(gate: spec.Gate, family: str) -> bool:
+    """Does one of ``gate``'s checks read an arm of ``family``?"""
+    refs = [ref for c in gate.checks.values() for ref in ([c["arm"]] if "arm" in c else c["arms"])]
+    return any(ref.partition("/")[0] == family for ref in refs)
+
+
 def for_claim(res: Results, claim_id: str) -> GateResult | None:
-    """The gate that judges ``claim_id`` (None: no gate names it)."""
-    return next((g for g in evaluate(res).values() if claim_id in g.gate.judges), None)
+    """The gate that judges ``claim_id``: of the gates that name it, the one whose checks read the judging family
+    (the proxy the claims' checks read, :func:`tables_proxy.judging_family`), else the first declared (None: no
+    gate names it)."""
+    naming = [g for g in evaluate(res).values() if claim_id in g.gate.judges]
+    family = tables_proxy.judging_family()
+    return next((g for g in naming if _reads(g.gate, family)), naming[0] if naming else None)
 
 
 def apply(verdict: v.Verdict, gate: GateResult | None) -> v.Verdict:

@@ -20,7 +20,8 @@ from replication.results import REBUILT
 from replication.study import spec
 
 RANKS = ("small", "medium", "large")
-FAMILY = "progressive"  # the family whose declared pairs (its ``judged_on``) Tables 10, 12, 13 and Figures 1, 6 read
+FIRST_PROXY = "progressive"  # the 12-epoch trial: it judges while no later family declares pairs
+TRANSFER_SOURCES = "progressive"  # the family the transfer arms start from (their init_from)
 
 
 @functools.lru_cache(maxsize=None)
@@ -31,14 +32,26 @@ def _study(profile: str):
         return None
 
 
+def judging_family() -> str:
+    """The family whose declared pairs (its ``judged_on``) Tables 10, 12, 13, Figures 1, 6 and the training claims'
+    checks read: the cpu study's judging family (:func:`spec.judging_family`), else the first proxy."""
+    study = _study("cpu")
+    return (spec.judging_family(study) if study else None) or FIRST_PROXY
+
+
 def pairs(key: str, profiles=("cpu",)) -> list[tuple[str, str]]:
-    """The [baseline arm, compared arm] pairs the study specs of ``profiles`` declare for ``key`` (the progressive
+    """The [baseline arm, compared arm] pairs the study specs of ``profiles`` declare for ``key`` (the judging
     family's ``judged_on``: table12, equal_time, table13, table10, length_trend), each once, in order."""
     out = []
     for profile in profiles:
         study = _study(str(profile))
-        out += [p for p in (spec.judged_on(study, FAMILY, key) if study else ()) if p not in out]
+        out += [p for p in (spec.judged_on(study, judging_family(), key) if study else ()) if p not in out]
     return out
+
+
+def declared(key: str, runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """``key``'s declared pairs for the profiles of ``runs``."""
+    return pairs(key, profiles_of(runs))
 
 
 def profiles_of(runs: pd.DataFrame) -> tuple:
@@ -50,7 +63,7 @@ def profiles_of(runs: pd.DataFrame) -> tuple:
 
 def arms_of(key: str, runs: pd.DataFrame) -> set[str]:
     """Every arm named in ``key``'s pairs for the profiles of ``runs``."""
-    return {arm for pair in pairs(key, profiles_of(runs)) for arm in pair}
+    return {arm for pair in declared(key, runs) for arm in pair}
 
 
 def pair_values(runs: pd.DataFrame, pair, metric: str = "top1") -> tuple[list[float], list[float]]:
@@ -72,13 +85,13 @@ def _last(value):
 
 
 def proxy_runs(res: Results, family: str) -> pd.DataFrame:
-    """Finished runs of ``family``. For the progressive family, once runs of the trial's declared length
-    exist (the method arm's epochs in the run's study spec), only those count: the earlier 8-epoch pilot and
-    the length-trend runs are not mixed into the trial's arms."""
+    """Finished runs of ``family``. For the judging family, once runs of the trial's declared length exist (the
+    method arm's epochs in the run's study spec), only those count: runs of other lengths (the first proxy's 8-epoch
+    pilot, the length-trend arms) are not mixed into the trial's arms."""
     runs = m.runs_table(res, m.EXPERIMENTS[family])
     if runs.empty:
         return runs
-    if family == "progressive" and {"profile", "train.epochs"} <= set(runs.columns):
+    if family == judging_family() and {"profile", "train.epochs"} <= set(runs.columns):
         trial = runs["train.epochs"] == runs["profile"].map(trial_epochs)
         if trial.any():
             runs = runs[trial].copy()
@@ -94,10 +107,10 @@ def proxy_runs(res: Results, family: str) -> pd.DataFrame:
 def time_runs(res: Results) -> pd.DataFrame:
     """Runs for accuracy vs training time (Figure 1 proxy): the arms of the trial's Table 12 and Table 10 pairs, the
     equal-time arm and the length-trend pair, each with a ``series`` label (its declared arm when it is one)."""
-    runs = proxy_runs(res, FAMILY)
+    runs = proxy_runs(res, judging_family())
     if runs.empty or "model.name" not in runs.columns:
         return runs
-    everything = m.runs_table(res, m.EXPERIMENTS[FAMILY])
+    everything = m.runs_table(res, m.EXPERIMENTS[judging_family()])
     trial = arms_of("table12", runs) | arms_of("table10", runs)
     outside = arms_of("equal_time", everything) | arms_of("length_trend", everything)
     runs = pd.concat([runs[runs["arm"].isin(trial)], everything[everything["arm"].isin(outside)]]).drop_duplicates("run_dir")
@@ -110,13 +123,13 @@ def length_trend(res: Results) -> pd.DataFrame:
     """Progressive minus fixed-size top-1 per model and training length (every length with both sides): the
     declared Table 12 and length-trend pairs, and runs of no declared arm (the 8-epoch pilot) on the side whose
     schedule mode they share. A trend beside the verdicts, never one itself."""
-    runs = m.runs_table(res, m.EXPERIMENTS[FAMILY])
+    runs = m.runs_table(res, m.EXPERIMENTS[judging_family()])
     if runs.empty or not {"model.name", "schedule.mode", "train.epochs"} <= set(runs.columns):
         return pd.DataFrame()
-    declared = pairs("table12", profiles_of(runs)) + pairs("length_trend", profiles_of(runs))
+    both = declared("table12", runs) + declared("length_trend", runs)
     history = runs["arm"].isna()  # runs of no declared arm count on the side whose schedule mode they share
     runs = runs.assign(side=None)
-    for side, arms in (("baseline", {b for b, _ in declared}), ("method", {c for _, c in declared})):
+    for side, arms in (("baseline", {b for b, _ in both}), ("method", {c for _, c in both})):
         labelled = runs["arm"].isin(arms)
         runs.loc[labelled | (history & runs["schedule.mode"].isin(set(runs.loc[labelled, "schedule.mode"]))), "side"] = side
     runs = runs[runs["side"].notna()]
@@ -136,15 +149,15 @@ def length_trend(res: Results) -> pd.DataFrame:
 def catch_up(res: Results) -> str:
     """When the fixed-size arm's mean curve (1,000-image subset, EMA) first reaches the progressive arm's final mean,
     in epochs and cumulative training seconds, as a share of the progressive arm's training time ("" if unknown)."""
-    epochs, runs = res.epochs(m.EXPERIMENTS[FAMILY]), proxy_runs(res, FAMILY)
+    epochs, runs = res.epochs(m.EXPERIMENTS[judging_family()]), proxy_runs(res, judging_family())
     needed = {"train.epochs", "ema_top1", "epoch_seconds", "run_id", "run_dir"}
-    declared = pairs("table12", profiles_of(runs))
-    if epochs.empty or not needed <= set(epochs.columns) or not declared or "arm" not in runs.columns:
+    pair = (declared("table12", runs) or [None])[0]
+    if epochs.empty or not needed <= set(epochs.columns) or not pair or "arm" not in runs.columns:
         return ""
     epochs = epochs.assign(arm=epochs["run_dir"].map(dict(zip(runs["run_dir"], runs["arm"]))))
-    epochs = epochs[epochs["arm"].isin(declared[0])].copy()
+    epochs = epochs[epochs["arm"].isin(pair)].copy()
     epochs["elapsed"] = epochs.groupby("run_id")["epoch_seconds"].cumsum()
-    fixed, prog = (epochs[epochs["arm"] == arm].groupby("epoch")[["ema_top1", "elapsed"]].mean() for arm in declared[0])
+    fixed, prog = (epochs[epochs["arm"] == arm].groupby("epoch")[["ema_top1", "elapsed"]].mean() for arm in pair)
     if fixed.empty or prog.empty or len(prog) < epochs["train.epochs"].max():
         return ""
     target, budget = prog["ema_top1"].iloc[-1], prog["elapsed"].iloc[-1]
@@ -160,11 +173,11 @@ def catch_up(res: Results) -> str:
 def v1_v2(res: Results) -> pd.DataFrame:
     """V1 and V2 proxies under the same progressive training (the arms of the declared Table 10 pair):
     top-1 and training hours over seeds, and images/s per stage (mean over epochs and seeds)."""
-    runs = proxy_runs(res, FAMILY)
+    runs = proxy_runs(res, judging_family())
     if runs.empty or "model.name" not in runs.columns:
         return pd.DataFrame()
     runs = runs[runs["arm"].isin(arms_of("table10", runs))]
-    epochs = res.epochs(m.EXPERIMENTS[FAMILY])
+    epochs = res.epochs(m.EXPERIMENTS[judging_family()])
     rows = []
     for name in sorted(runs["model.name"].unique()):
         row = {"model": f"{name} (proxy, progressive)",
@@ -181,7 +194,7 @@ def v1_v2(res: Results) -> pd.DataFrame:
 def load_flags(res: Results, runs: pd.DataFrame) -> list[str]:
     """Runs with an epoch whose 1-minute load average exceeded the torch thread count by more than 0.5:
     another process shared the machine, so their seconds overstate the training time."""
-    epochs = res.epochs(m.EXPERIMENTS[FAMILY])
+    epochs = res.epochs(m.EXPERIMENTS[judging_family()])
     if runs.empty or epochs.empty or "load_avg" not in epochs.columns:
         return []
     threads = epochs.get("summary.hardware.torch_threads", pd.Series(2, index=epochs.index)).fillna(2)
@@ -194,10 +207,10 @@ def _trial_arm(profile):
     """The resolved config of the trial's method arm in study ``profile``: the compared arm of its first Table 12
     pair (None without one)."""
     study = _study(str(profile))
-    declared = spec.judged_on(study, FAMILY, "table12") if study else ()
-    if not declared:
+    pairs_12 = spec.judged_on(study, judging_family(), "table12") if study else ()
+    if not pairs_12:
         return None
-    arm = study.family(FAMILY).arms[declared[0][1]]
+    arm = study.family(judging_family()).arms[pairs_12[0][1]]
     return study.config(arm, arm.seeds[0])
 
 
@@ -225,7 +238,7 @@ def of_trial_model(frame: pd.DataFrame) -> pd.Series:
 
 def trial_runs(res: Results) -> pd.DataFrame:
     """The progressive trial's runs of its own model (:func:`proxy_runs` of the family, :func:`of_trial_model`)."""
-    runs = proxy_runs(res, FAMILY)
+    runs = proxy_runs(res, judging_family())
     return runs[of_trial_model(runs)] if not runs.empty else runs
 
 
@@ -330,7 +343,7 @@ def table05(res: Results) -> Item:
 def rebuilt_sources(res: Results) -> list[str]:
     """Source runs that a transfer run retrained to rebuild their uncommitted checkpoint
     (``results/rebuilt/``): did the rerun reproduce the committed record's final top-1?"""
-    experiment = m.EXPERIMENTS[FAMILY]
+    experiment = m.EXPERIMENTS[TRANSFER_SOURCES]
     again = m.runs_table(Results(res.root / REBUILT, res.include_smoke), experiment)
     original = m.runs_table(res, experiment)
     if again.empty or original.empty:
@@ -389,9 +402,9 @@ def table12(res: Results) -> Item:
     frame = paper_columns(paper.load("T12"), keep=["model"])
     runs = trial_runs(res)
     rows = []
-    proxy, everything = proxy_runs(res, FAMILY), m.runs_table(res, m.EXPERIMENTS[FAMILY])
-    equal_time = pairs("equal_time", profiles_of(everything))
-    for base, method in pairs("table12", profiles_of(proxy)) if not runs.empty else ():
+    proxy, everything = proxy_runs(res, judging_family()), m.runs_table(res, m.EXPERIMENTS[judging_family()])
+    equal_time = declared("equal_time", everything)
+    for base, method in declared("table12", proxy) if not runs.empty else ():
         name = model_of(proxy, method)
         if name is None:
             continue
@@ -441,10 +454,10 @@ def table12(res: Results) -> Item:
 
 def table13(res: Results) -> Item:
     frame = paper_columns(paper.load("T13"), keep=["resize_method"]).drop(columns=["paper_reference"])
-    runs, proxy = trial_runs(res), proxy_runs(res, FAMILY)
-    declared, rows = pairs("table13", profiles_of(proxy)), []
+    runs, proxy = trial_runs(res), proxy_runs(res, judging_family())
+    rows_13, rows = declared("table13", proxy), []
     for i, _ in enumerate(frame["resize_method"]):  # the declared pairs follow Table 13's rows
-        vanilla, adaptive = pair_values(proxy, declared[i]) if i < len(declared) else ([], [])
+        vanilla, adaptive = pair_values(proxy, rows_13[i]) if i < len(rows_13) else ([], [])
         row = {**arm_columns("vanilla", vanilla), **arm_columns("adaptive_reg", adaptive)}
         gain = v.welch(vanilla, adaptive)
         row.update({"ours_gain_pct": None if gain is None else gain.diff,

@@ -175,8 +175,8 @@ def table10(res: Results) -> Item:
     item = Item("T10", frame, "exact (params, MACs) + measured here (speed)", hardware, missing, notes)
     proxy = tables_proxy.v1_v2(res)
     if not proxy.empty:  # C18 at proxy scale: the B0s of both families under the same progressive training
-        profiles = tables_proxy.profiles_of(tables_proxy.proxy_runs(res, tables_proxy.FAMILY))
-        method = ", ".join(c for _, c in tables_proxy.pairs("table10", profiles))
+        method = ", ".join(c for _, c in tables_proxy.declared("table10", tables_proxy.proxy_runs(
+            res, tables_proxy.judging_family())))
         item.extra["table"] = proxy
         item.extra["table_caption"] = ("Proxy (C18): V1 and V2 B0 models trained with exactly the progressive "
                                        f"trial's {method} arm (Imagenette, same schedule, recipe, epochs and seeds): top-1 "

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from replication.report import measured as m
 from replication.report import tables_proxy
 from replication.report.collect import Results
+from replication.study import spec
 
 
 def _notebook(name: str) -> str:
-    """The command that (re)runs a family of the cpu study: its queue, or its notebook."""
-    if name in ("size_augmentation", "progressive", "transfer"):
+    """The command that (re)runs a family of the cpu study: its queue (a family with arms), or its notebook."""
+    family = spec.load("cpu").families.get(name)
+    if family is not None and family.arms:
         return f"python -m replication study run cpu --family {name}"
     return f"python -m replication experiments --profile cpu --only {name}"
 
@@ -29,23 +31,26 @@ SOURCES = {  # check -> (result path, command); proxy checks name their experime
     **{name: BENCH for name in ("t2_throughput_ratio", "t2_memory_budget", "t3_fused_speed", "t7_latency_rank",
                                 "t10_speed_ratios", "t11_speedups", "f3_step_time_rank")},
 }
-FAMILIES = {"t5_best_magnitude": "size_augmentation", "t8_transfer": "transfer", "t10_proxy_accuracy": "progressive",
-            "t12_time_saving": "progressive", "t12_accuracy": "progressive", "t13_adaptive_gain": "progressive",
-            "f6_curves": "progressive", "nas_search": "nas"}
-# the progressive family's checks read only some of its runs: the arms of the pairs its study spec declares
-# (judged_on: which key, and which of its pairs; None: all of them)
-PROGRESSIVE_USED = {"t12_time_saving": ("table12", None), "t12_accuracy": ("table12", None),
-                    "t13_adaptive_gain": ("table13", None), "f6_curves": ("table13", 0), "t10_proxy_accuracy": ("table10", None)}
+FAMILIES = {"t5_best_magnitude": "size_augmentation", "t8_transfer": "transfer", "nas_search": "nas"}
+# the checks that read the judging family (tables_proxy.judging_family()), each only the arms of the pairs its
+# study spec declares (judged_on: which key, and which of its pairs; None: all of them)
+JUDGED = {"t12_time_saving": ("table12", None), "t12_accuracy": ("table12", None),
+          "t13_adaptive_gain": ("table13", None), "f6_curves": ("table13", 0), "t10_proxy_accuracy": ("table10", None)}
+
+
+def _family(check: str) -> str | None:
+    """The experiment family a proxy check reads (None: the check reads no family)."""
+    return tables_proxy.judging_family() if check in JUDGED else FAMILIES.get(check)
 
 
 def _used(check: str, res: Results):
-    """The run folders (run_dir) a proxy check reads: the family's kept runs, narrowed for the progressive
-    family to the trial's length and the arms of the pairs the check compares."""
-    if check not in PROGRESSIVE_USED:
+    """The run folders (run_dir) a proxy check reads: the family's kept runs, narrowed for the judging family
+    to the trial's length and the arms of the pairs the check compares."""
+    if check not in JUDGED:
         return res.runs(m.EXPERIMENTS[FAMILIES[check]])
-    key, index = PROGRESSIVE_USED[check]
-    runs = tables_proxy.proxy_runs(res, "progressive")
-    declared = tables_proxy.pairs(key, tables_proxy.profiles_of(runs))
+    key, index = JUDGED[check]
+    runs = tables_proxy.proxy_runs(res, tables_proxy.judging_family())
+    declared = tables_proxy.declared(key, runs)
     arms = {arm for pair in (declared if index is None else declared[index:index + 1]) for arm in pair}
     return runs[runs["arm"].isin(arms)] if "arm" in runs.columns else runs.iloc[:0]
 
@@ -81,8 +86,8 @@ def href(path: str, prefix: str = "../") -> str:
 def trace(claim: dict, res: Results, shown_root: str = "results") -> Trace | None:
     """Where a claim's evidence lives (None for claims without a check)."""
     check = claim.get("check")
-    if check in FAMILIES:
-        family = FAMILIES[check]
+    family = _family(check)
+    if family is not None:
         experiment = m.EXPERIMENTS[family]
         kept = _used(check, res)  # smoke runs are never evidence
         kept = kept.sort_values("run_id") if not kept.empty else kept

@@ -1,12 +1,12 @@
-"""The progressive trial arm by arm: every declared arm of the cpu study's progressive family over its
-seeds, and the contrasts between arms that differ in one setting (the spec's ``contrasts``), which split
+"""The trial arm by arm: every declared arm of the cpu study's judging family (the one whose declared pairs
+decide the training claims, :func:`tables_proxy.judging_family`) over its seeds, and the contrasts between arms that differ in one setting (the spec's ``contrasts``), which split
 the method's gap to the fixed baseline into parts (size schedule, regularization strength, adaptive
 regularization, training length). The spec says when they were written (``contrasts_written``, the
 report prints it): they read the trial, they decide no verdict.
 
 Written to ``figures/trial_arms.csv`` and ``figures/trial_contrasts.csv`` and shown in the report
-beside Tables 12-13. The other trained families of the study (the size x RandAugment grid, transfer,
-tuning) get the same per-arm table, without contrasts (their verdicts are Tables 5 and 8):
+beside Tables 12-13. The other trained families of the study (a superseded proxy's trial, the size x
+RandAugment grid, transfer, tuning, the second proxy's gate) get the same per-arm table, without contrasts (their verdicts are Tables 5 and 8):
 ``figures/arms_<family>.csv``. Only runs whose saved config is a declared arm count (:mod:`arms`).
 """
 from __future__ import annotations
@@ -16,49 +16,52 @@ from pathlib import Path
 import pandas as pd
 
 from replication.report import measured as m
+from replication.report import tables_proxy
 from replication.report import verdicts as v
 from replication.report.collect import Results
 from replication.report.items import narrow_tables
 from replication.results import atomic_write_text
 from replication.study import spec
 
-FAMILY, PROFILE = "progressive", "cpu"
-OTHER_FAMILIES = ("size_augmentation", "transfer", "tuning", "second_proxy")  # trained families with an arms table and no contrasts
+PROFILE = "cpu"
+TRAINED = ("progressive", "size_augmentation", "transfer", "tuning", "second_proxy")  # families with an arms table
 ARMS_CSV, CONTRASTS_CSV = "trial_arms.csv", "trial_contrasts.csv"
 COLUMNS = {"top1": "top1_acc_pct", "summary.final_at_train_size.ema_top1": "top1_at_train_size_pct",
            "train_hours": "train_hours"}
 
 
-def _declared(family: str = FAMILY):
-    return spec.load(PROFILE).family(family).arms
+def other_families() -> tuple[str, ...]:
+    """The trained families other than the judging one: an arms table each, no contrasts."""
+    return tuple(f for f in TRAINED if f != tables_proxy.judging_family())
 
 
-def declared_contrasts(family: str = FAMILY) -> tuple[list, str]:
-    """The family's contrasts as the study spec writes them: [(baseline arm, compared arm, what it isolates)],
-    and when they were written."""
-    knobs = spec.load(PROFILE).family(family).knobs
+def declared_contrasts(family: str = "") -> tuple[list, str]:
+    """The family's contrasts (default: the judging family's) as the study spec writes them: [(baseline arm,
+    compared arm, what it isolates)], and when they were written."""
+    knobs = spec.load(PROFILE).family(family or tables_proxy.judging_family()).knobs
     return [tuple(c) for c in knobs.get("contrasts") or ()], str(knobs.get("contrasts_written", ""))
 
 
 def arms_csv(family: str) -> str:
-    return ARMS_CSV if family == FAMILY else f"arms_{family}.csv"
+    return ARMS_CSV if family == tables_proxy.judging_family() else f"arms_{family}.csv"
 
 
-def runs(res: Results, family: str = FAMILY) -> pd.DataFrame:
-    """Finished runs of ``family`` that are declared arms of the cpu study (``arm`` column set)."""
-    table = m.runs_table(res, m.EXPERIMENTS[family])
+def runs(res: Results, family: str = "") -> pd.DataFrame:
+    """Finished runs of ``family`` (default: the judging family) that are declared arms of the cpu study
+    (``arm`` column set)."""
+    table = m.runs_table(res, m.EXPERIMENTS[family or tables_proxy.judging_family()])
     if table.empty or "arm" not in table.columns:
         return pd.DataFrame()
     return table[table["arm"].notna() & (table.get("profile") == PROFILE)].reset_index(drop=True)
 
 
-def arms_table(done: pd.DataFrame, family: str = FAMILY) -> pd.DataFrame:
+def arms_table(done: pd.DataFrame, family: str = "") -> pd.DataFrame:
     """One row per declared arm among ``done`` (:func:`runs`): top-1 (EMA, full validation set) at the eval size and at the last
     training size, training hours, each as mean, std, 95 % t half-width over seeds, and n."""
     if done.empty:
         return pd.DataFrame()
     rows = []
-    for name, arm in _declared(family).items():
+    for name, arm in spec.load(PROFILE).family(family or tables_proxy.judging_family()).arms.items():
         mine = done[done["arm"] == name]
         if mine.empty:
             continue
@@ -98,7 +101,7 @@ def write(res: Results, out_dir) -> list[Path]:
     """Write the trial's two CSVs and each other family's arms CSV (none for a family without declared runs)."""
     paths, done = [], runs(res)
     tables = [(ARMS_CSV, arms_table(done)), (CONTRASTS_CSV, contrasts(done))]
-    tables += [(arms_csv(f), arms_table(runs(res, f), f)) for f in OTHER_FAMILIES]
+    tables += [(arms_csv(f), arms_table(runs(res, f), f)) for f in other_families()]
     for name, frame in tables:
         if not frame.empty:
             paths.append(Path(out_dir) / name)
@@ -107,11 +110,11 @@ def write(res: Results, out_dir) -> list[Path]:
 
 
 def lines(res: Results) -> list[str]:
-    done = runs(res)
+    done, family = runs(res), tables_proxy.judging_family()
     arms, diffs = arms_table(done), contrasts(done)
     if arms.empty:
-        return ["No run of a declared arm yet: `python -m replication study run cpu --family progressive`.", ""]
-    out = ["Every declared arm of the cpu study's progressive family (the design is in the study section above): "
+        return [f"No run of a declared arm yet: `python -m replication study run cpu --family {family}`.", ""]
+    out = [f"Every declared arm of the cpu study's {family} family (the design is in the study section above): "
            "EMA top-1 on the full validation set at the eval size and at the arm's last training size, and "
            "wall-clock training hours; mean, sample std and 95 % t half-width over seeds.", "",
            narrow_tables(arms.drop(columns=["what it answers"])), ""]

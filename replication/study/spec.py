@@ -150,6 +150,13 @@ def judged_on(study: "Study", family: str, key: str) -> tuple[tuple[str, str], .
     return tuple(tuple(pair) for pair in (study.families[family].knobs.get("judged_on") or {}).get(key, ()))
 
 
+def judging_family(study: "Study") -> str | None:
+    """The family whose ``judged_on`` pairs decide the training claims: the last family of the spec that declares
+    any (a later proxy supersedes an earlier one, whose runs stay in the report as measured; None: no family
+    declares pairs)."""
+    return next((name for name, f in reversed(study.families.items()) if f.knobs.get("judged_on")), None)
+
+
 def _check_judged_on(path: Path, family: Family) -> None:
     declared = family.knobs.get("judged_on") or {}
     where = f"{path}: family {family.name}: judged_on"
