@@ -462,6 +462,58 @@ def test_only_declared_arms_judge_and_the_pilot_stays_history(tmp_path):
     assert trend.loc[12, "runs"] == "declared arms" and trend.loc[12, "ours_gap_points"] == -2.0
 
 
+@pytest.fixture
+def fresh_spec_caches(monkeypatch):
+    """Clears the report's caches of the study spec before the test and after it (before monkeypatch undoes it)."""
+    from replication.report import arms, tables_proxy
+
+    def clear():
+        for cached in (tables_proxy._study, tables_proxy._trial_arm, arms.declared, arms.explained):
+            cached.cache_clear()
+    clear()
+    yield monkeypatch
+    clear()
+
+
+def test_a_later_family_declaring_judged_on_takes_the_claims_and_their_gate(tmp_path, fresh_spec_caches):
+    """Declaring judged_on in the second proxy's family (as its trial's declaration will) moves the claims' checks,
+    their gate and their sources to it; the first proxy keeps its arms table and still gates C08 and C14."""
+    from replication import config as C
+    from replication.report import tables_proxy, trace, trial
+
+    root = tmp_path / "results"
+    for seed, off in enumerate(OFFSETS):
+        for arm, top1 in (("progressive/F", 55.0), ("progressive/P", 45.0), ("second_proxy/F", 84.0),
+                          ("second_proxy/F96", 83.5)):
+            _proxy_run(root, "", "", {"seed": seed}, (30.0, top1 + off), arm=arm)
+    before = collect.Results(root)
+    assert tables_proxy.judging_family() == "progressive" and gates_of(before, "C22") == "first_proxy"
+    assert _verdict("C22", before).ours.startswith("-10.00") and "margin -1.5:" in _verdict("C22", before).reason
+
+    studies = tmp_path / "studies"
+    shutil.copytree(C.STUDIES_DIR, studies)
+    text = (studies / "cpu.yaml").read_text()
+    anchor = '    arms:\n      F:       {config: fixed, note: "the tuned recipe'
+    assert text.count(anchor) == 1
+    (studies / "cpu.yaml").write_text(text.replace(anchor, "    ni_margin: 1.0\n    judged_on: {table12: [[F, F96]]}\n" + anchor))
+    fresh_spec_caches.setattr(C, "STUDIES_DIR", studies)
+    after = collect.Results(root)
+    assert tables_proxy.judging_family() == "second_proxy" and tables_proxy.trial_epochs("cpu") == 16
+    assert gates_of(after, "C22") == "second_proxy" and gates_of(after, "C08") == "first_proxy"
+    verdict = _verdict("C22", after)
+    assert verdict.ours.startswith("-0.50") and "gate second_proxy pending" in verdict.reason
+    assert "margin -1:" in verdict.reason and tables_proxy.margin() == 1.0
+    runs = trace.trace(CLAIMS["C22"], after).runs
+    assert len(runs) == 6 and all(r.startswith("results/t30_second_proxy/F") for r in runs)
+    assert trial.arms_csv("second_proxy") == trial.ARMS_CSV and "progressive" in trial.other_families()
+
+
+def gates_of(res, claim_id: str) -> str:
+    from replication.report import gates
+
+    return gates.for_claim(res, claim_id).gate.name
+
+
 # ----------------------------------------------------------------------------- declared arms of the cpu study
 def _declared_run(root: Path, arm: str, seed: int, top1: float, seconds: float, load: float = 2.0, **changes):
     """A finished run whose config.yaml is exactly what the cpu study spec declares for ``arm`` and ``seed``

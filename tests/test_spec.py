@@ -41,6 +41,7 @@ def test_each_spec_declares_the_pairs_its_claims_are_judged_on():
     assert spec.judged_on(cpu, "progressive", "table10") == (("V1P", "P"),)
     assert spec.judged_on(gpu, "progressive", "table12") == (("F", "P"), ("r50_F", "r50_P"), ("b4_F", "b4_P"))
     assert spec.judged_on(cpu, "tuning", "table12") == () == spec.judged_on(cpu, "no_such_family", "table12")
+    assert spec.judging_family(cpu) == "progressive"  # the last family with judged_on: the second proxy has none yet
 
 
 def test_the_queue_skips_pending_arms_and_follows_the_filters(monkeypatch):
@@ -98,6 +99,8 @@ def _write_spec(tmp_path, monkeypatch, raw: dict) -> None:
     ({"families": {"progressive": {"judged_on": {"table12": [["F", "Q"]]}, "arms": {"F": {"config": "fixed"}}}}},
      "family progressive: judged_on: table12: \\['F', 'Q'\\] is not \\[baseline arm, compared arm\\]"),
     ({"families": {"progressive": {"judged_on": {"table14": []}}}}, "judged_on maps table12, equal_time"),
+    ({"families": {"progressive": {"ni_margin": "1 point"}}}, "family progressive: ni_margin is the non-inferiority"),
+    ({"families": {"progressive": {"ni_margin": 0}}}, "ni_margin is the non-inferiority margin in top-1 points"),
 ])
 def test_a_broken_spec_is_refused_naming_the_place(tmp_path, monkeypatch, edit, needle):
     raw = {"trainer": {"data": {"dataset": "imagenette_tiny"}}, "families": {"progressive": {"arms": {}}}, "queue": []}

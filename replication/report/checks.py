@@ -277,7 +277,8 @@ def t10_proxy_accuracy(items, res):
     if None in names:
         return v.not_measured("progressive runs of both a V1 and a V2 proxy")
     v1, v2 = names
-    verdict = v.no_worse(*tables_proxy.pair_values(runs, declared[0]), f"{v2} - {v1} (progressive)")
+    verdict = v.no_worse(*tables_proxy.pair_values(runs, declared[0]), f"{v2} - {v1} (progressive)",
+                         margin=tables_proxy.margin())
     return v.Verdict(verdict.verdict, verdict.reason + _pair_note(res, v1, v2), verdict.ours)
 
 
@@ -353,8 +354,8 @@ def t12_accuracy(items, res):
     found, runs = _t12_pairs(res)
     if not found:
         return v.not_measured("T12 proxy runs")
-    return v.combine([v.no_worse(*tables_proxy.pair_values(runs, pair), f"{n}: progressive - fixed")
-                      for n, pair in found], "T12 accuracy")
+    return v.combine([v.no_worse(*tables_proxy.pair_values(runs, pair), f"{n}: progressive - fixed",
+                                 margin=tables_proxy.margin()) for n, pair in found], "T12 accuracy")
 
 
 def _t13_pairs(res):

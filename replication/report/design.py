@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from replication.report import tables_proxy
 from replication.report import verdicts as v
 from replication.report.items import narrow_tables
 from replication.study import spec
@@ -16,7 +17,8 @@ def lines(profile: str = "cpu") -> list[str]:
            f"show {profile}` lists every run and its status, `python -m replication study run {profile}` runs the "
            "queue. Rules fixed in advance: every proxy number is a mean over at least "
            f"{v.MIN_SEEDS} seeds with its 95 % t interval (Welch for differences); \"no worse\" claims are judged "
-           f"against a non-inferiority margin of {v.NI_MARGIN:g} points.", ""]
+           f"against a non-inferiority margin of {tables_proxy.margin():g} points (the `ni_margin` of the family "
+           f"that judges them, `{tables_proxy.judging_family()}`; {v.NI_MARGIN:g} without one).", ""]
     for family in study.families.values():
         if not family.arms:
             continue

@@ -39,6 +39,14 @@ def judging_family() -> str:
     return (spec.judging_family(study) if study else None) or FIRST_PROXY
 
 
+def margin() -> float:
+    """The non-inferiority margin (top-1 points) of the "no worse" claims the judging family decides: its declared
+    ``ni_margin``, else ``verdicts.NI_MARGIN`` (the first proxy's)."""
+    study = _study("cpu")
+    knobs = study.family(judging_family()).knobs if study and judging_family() in study.families else {}
+    return float(knobs.get("ni_margin", v.NI_MARGIN))
+
+
 def pairs(key: str, profiles=("cpu",)) -> list[tuple[str, str]]:
     """The [baseline arm, compared arm] pairs the study specs of ``profiles`` declare for ``key`` (the judging
     family's ``judged_on``: table12, equal_time, table13, table10, length_trend), each once, in order."""

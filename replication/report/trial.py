@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from replication import paper
 from replication.report import measured as m
 from replication.report import tables_proxy
 from replication.report import verdicts as v
@@ -25,7 +26,8 @@ from replication.study import spec
 
 PROFILE = "cpu"
 TRAINED = ("progressive", "size_augmentation", "transfer", "tuning", "second_proxy")  # families with an arms table
-ARMS_CSV, CONTRASTS_CSV = "trial_arms.csv", "trial_contrasts.csv"
+ARMS_CSV, CONTRASTS_CSV, POWER_CSV = "trial_arms.csv", "trial_contrasts.csv", "trial_power.csv"
+TARGET_POWER = 0.8
 COLUMNS = {"top1": "top1_acc_pct", "summary.final_at_train_size.ema_top1": "top1_at_train_size_pct",
            "train_hours": "train_hours"}
 
@@ -97,10 +99,44 @@ def contrasts(done: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def power_plan(res: Results, family: str = "") -> tuple[pd.DataFrame, str]:
+    """Each declared comparison of ``family`` (default: the judging family) with the power its declared seeds give,
+    at a spread sigma taken from the baseline arm of its first Table 12 pair over that arm's first ``MIN_SEEDS``
+    seeds (for the second proxy, its gate's runs, measured before any trial run), and the seeds per arm that
+    ``TARGET_POWER`` would need: a "no worse" pair at a true difference of 0 against the margin, a Table 13 pair
+    at the paper's gain. Returns (the table, where sigma comes from); empty before sigma can be measured."""
+    family = family or tables_proxy.judging_family()
+    arms = spec.load(PROFILE).family(family).arms
+    first = spec.judged_on(spec.load(PROFILE), family, "table12")
+    if not first:
+        return pd.DataFrame(), ""
+    base = first[0][0]
+    done = runs(res, family)
+    values = done.loc[(done["arm"] == base) & done["seed"].isin(arms[base].seeds[:v.MIN_SEEDS]), "top1"].dropna() \
+        if not done.empty and "seed" in done.columns else pd.Series(dtype=float)
+    if len(values) < 2:
+        return pd.DataFrame(), ""
+    sigma, margin = float(values.std()), tables_proxy.margin()
+    gains = paper.load("T13")[["resize_method", "gain_pct"]].itertuples(index=False)
+    tested = [(key, pair, f"non-inferior at a true difference of 0 (margin {margin:g})", margin)
+              for key in ("table12", "equal_time", "table10") for pair in spec.judged_on(spec.load(PROFILE), family, key)]
+    tested += [("table13", pair, f"{method}: adaptive - vanilla {gain:+g} (paper)", gain)
+               for pair, (method, gain) in zip(spec.judged_on(spec.load(PROFILE), family, "table13"), gains)]
+    rows = []
+    for key, (a, b), what, shift in tested:
+        n_a, n_b = len(arms[a].seeds), len(arms[b].seeds)
+        p = v.planned_power(sigma, n_a, n_b, shift)
+        rows.append({"judges": key, "pair": f"{b} vs {a}", "seeds": f"{n_b} / {n_a}", "tests": what,
+                     "power_pct": None if p is None else round(100 * p), "seeds_per_arm_for_80pct": v.seeds_for(sigma, shift)})
+    source = (f"sigma = {sigma:.2f} points, the sample std of {family}/{base} over seeds "
+              f"{', '.join(str(int(s)) for s in sorted(done.loc[values.index, 'seed']))}")
+    return pd.DataFrame(rows), source
+
+
 def write(res: Results, out_dir) -> list[Path]:
     """Write the trial's two CSVs and each other family's arms CSV (none for a family without declared runs)."""
     paths, done = [], runs(res)
-    tables = [(ARMS_CSV, arms_table(done)), (CONTRASTS_CSV, contrasts(done))]
+    tables = [(ARMS_CSV, arms_table(done)), (CONTRASTS_CSV, contrasts(done)), (POWER_CSV, power_plan(res)[0])]
     tables += [(arms_csv(f), arms_table(runs(res, f), f)) for f in other_families()]
     for name, frame in tables:
         if not frame.empty:
@@ -124,7 +160,16 @@ def lines(res: Results) -> list[str]:
                 "the method's gap to the fixed baseline comes from. They follow the purposes declared with the arms "
                 f"but were written down on {declared_contrasts()[1]}: a reading aid beside the verdicts, not "
                 "verdicts.", "", narrow_tables(diffs), ""]
-    return out + [f"Files: [{ARMS_CSV}]({ARMS_CSV}), [{CONTRASTS_CSV}]({CONTRASTS_CSV})", ""]
+    plan, source = power_plan(res)
+    if not plan.empty:
+        out += [f"Power of each comparison the claims are judged on, for the seeds the spec declares ({source}; "
+                f"noncentral t, 95 % two-sided interval): the chance that the verdict's rule succeeds when the truth "
+                f"is what the row tests, and the seeds per arm a power of {100 * TARGET_POWER:.0f} % would need. "
+                "A low power makes an inconclusive verdict the expected outcome, not evidence against the claim.", "",
+                narrow_tables(plan), ""]
+    files = [f"[{name}]({name})" for name, frame in ((ARMS_CSV, arms), (CONTRASTS_CSV, diffs), (POWER_CSV, plan))
+             if not frame.empty]
+    return out + [f"Files: {', '.join(files)}", ""]
 
 
 def family_lines(res: Results, family: str) -> list[str]:

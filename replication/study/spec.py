@@ -158,6 +158,10 @@ def judging_family(study: "Study") -> str | None:
 
 
 def _check_judged_on(path: Path, family: Family) -> None:
+    margin = family.knobs.get("ni_margin", 1.0)
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or margin <= 0:
+        raise ConfigError(f"{path}: family {family.name}: ni_margin is the non-inferiority margin in top-1 points "
+                          f"(a positive number, e.g. 1.0), got {margin!r}")
     declared = family.knobs.get("judged_on") or {}
     where = f"{path}: family {family.name}: judged_on"
     if not isinstance(declared, dict) or set(declared) - set(JUDGED_ON):
