@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
@@ -105,6 +106,41 @@ def test_power_agrees_with_a_simulation():
         se = (np.var(x, ddof=1) / 3 + np.var(y, ddof=1) / 3) ** 0.5
         hits += (y.mean() - x.mean()) - stats.t.ppf(0.975, 4) * se > 0
     assert v.power(a, b, 2.0) == pytest.approx(hits / 4000, abs=0.03)
+
+
+def test_planned_power_is_the_power_of_a_design_and_seeds_for_the_fewest_that_reach_the_target():
+    import numpy as np
+
+    a, b = [80.0, 81.0, 79.0], [80.5, 79.5, 80.0, 81.5]
+    pooled = ((2 * np.var(a, ddof=1) + 3 * np.var(b, ddof=1)) / 5) ** 0.5
+    assert v.planned_power(pooled, 3, 4, 1.5) == pytest.approx(v.power(a, b, 1.5), abs=1e-12)
+    assert v.planned_power(1.0, 1, 5, 1.0) is None and v.planned_power(0.0, 3, 3, 1.0) is None
+    n = v.seeds_for(1.0, 0.8)
+    assert v.planned_power(1.0, n, n, 0.8) >= 0.8 > v.planned_power(1.0, n - 1, n - 1, 0.8)
+    assert 20 < n < 30 and v.seeds_for(1.0, 2.0) < 8 and v.seeds_for(1.0, 0.01) is None
+
+
+def test_the_trial_states_the_power_of_each_comparison_for_its_declared_seeds(tmp_path):
+    from replication.report import tables_proxy, trial
+    from replication.study import spec
+    from test_report import _proxy_run
+
+    family = tables_proxy.judging_family()
+    study = spec.load("cpu")
+    (base, method), = spec.judged_on(study, family, "table12")
+    assert trial.power_plan(collect.Results(tmp_path))[0].empty  # no seeds of the baseline yet: no sigma
+    for seed, top1 in zip(study.family(family).arms[base].seeds, (80.0, 81.0, 82.5)):
+        _proxy_run(tmp_path, "", "", {"seed": seed}, (30.0, top1), arm=f"{family}/{base}")
+    plan, source = trial.power_plan(collect.Results(tmp_path))
+    sigma = float(np.std([80.0, 81.0, 82.5], ddof=1))
+    assert f"sigma = {sigma:.2f} points" in source
+    row = plan.set_index("judges").loc["table12"]
+    n_a, n_b = (len(study.family(family).arms[arm].seeds) for arm in (base, method))
+    assert row["pair"] == f"{method} vs {base}" and row["seeds"] == f"{n_b} / {n_a}"
+    assert row["power_pct"] == round(100 * v.planned_power(sigma, n_a, n_b, tables_proxy.margin()))
+    assert row["seeds_per_arm_for_80pct"] == v.seeds_for(sigma, tables_proxy.margin())
+    gains = plan[plan["judges"] == "table13"]["tests"]
+    assert len(gains) == len(spec.judged_on(study, family, "table13")) and gains.str.contains(r"\(paper\)").all()
 
 
 def test_an_effect_states_its_power_and_a_no_worse_its_chance_at_zero():
