@@ -468,7 +468,7 @@ def fresh_spec_caches(monkeypatch):
     from replication.report import arms, tables_proxy
 
     def clear():
-        for cached in (tables_proxy._study, tables_proxy._trial_arm, arms.declared, arms.explained):
+        for cached in (tables_proxy.study_spec, tables_proxy._trial_arm, arms.declared, arms.explained):
             cached.cache_clear()
     clear()
     yield monkeypatch

@@ -25,7 +25,8 @@ TRANSFER_SOURCES = "progressive"  # the family the transfer arms start from (the
 
 
 @functools.lru_cache(maxsize=None)
-def _study(profile: str):
+def study_spec(profile: str):
+    """The study spec of ``profile``, read once (None: no valid spec)."""
     try:
         return spec.load(profile)
     except (ConfigError, FileNotFoundError, ValueError):
@@ -35,14 +36,14 @@ def _study(profile: str):
 def judging_family() -> str:
     """The family whose declared pairs (its ``judged_on``) Tables 10, 12, 13, Figures 1, 6 and the training claims'
     checks read: the cpu study's judging family (:func:`spec.judging_family`), else the first proxy."""
-    study = _study("cpu")
+    study = study_spec("cpu")
     return (spec.judging_family(study) if study else None) or FIRST_PROXY
 
 
 def margin() -> float:
     """The non-inferiority margin (top-1 points) of the "no worse" claims the judging family decides: its declared
     ``ni_margin``, else ``verdicts.NI_MARGIN`` (the first proxy's)."""
-    study = _study("cpu")
+    study = study_spec("cpu")
     knobs = study.family(judging_family()).knobs if study and judging_family() in study.families else {}
     return float(knobs.get("ni_margin", v.NI_MARGIN))
 
@@ -52,7 +53,7 @@ def pairs(key: str, profiles=("cpu",)) -> list[tuple[str, str]]:
     family's ``judged_on``: table12, equal_time, table13, table10, length_trend), each once, in order."""
     out = []
     for profile in profiles:
-        study = _study(str(profile))
+        study = study_spec(str(profile))
         out += [p for p in (spec.judged_on(study, judging_family(), key) if study else ()) if p not in out]
     return out
 
@@ -214,7 +215,7 @@ def load_flags(res: Results, runs: pd.DataFrame) -> list[str]:
 def _trial_arm(profile):
     """The resolved config of the trial's method arm in study ``profile``: the compared arm of its first Table 12
     pair (None without one)."""
-    study = _study(str(profile))
+    study = study_spec(str(profile))
     pairs_12 = spec.judged_on(study, judging_family(), "table12") if study else ()
     if not pairs_12:
         return None

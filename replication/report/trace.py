@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from replication.report import measured as m
 from replication.report import tables_proxy
 from replication.report.collect import Results
-from replication.study import spec
 
 
 def _notebook(name: str) -> str:
     """The command that (re)runs a family of the cpu study: its queue (a family with arms), or its notebook."""
-    family = spec.load("cpu").families.get(name)
+    study = tables_proxy.study_spec("cpu")
+    family = study.families.get(name) if study else None
     if family is not None and family.arms:
         return f"python -m replication study run cpu --family {name}"
     return f"python -m replication experiments --profile cpu --only {name}"
