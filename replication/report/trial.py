@@ -105,9 +105,9 @@ def power_plan(res: Results, family: str = "") -> tuple[pd.DataFrame, str]:
     seeds (for the second proxy, its gate's runs, measured before any trial run), and the seeds per arm that
     ``TARGET_POWER`` would need: a "no worse" pair at a true difference of 0 against the margin, a Table 13 pair
     at the paper's gain. Returns (the table, where sigma comes from); empty before sigma can be measured."""
-    family = family or tables_proxy.judging_family()
-    arms = spec.load(PROFILE).family(family).arms
-    first = spec.judged_on(spec.load(PROFILE), family, "table12")
+    family, study = family or tables_proxy.judging_family(), spec.load(PROFILE)
+    arms = study.family(family).arms
+    first = spec.judged_on(study, family, "table12")
     if not first:
         return pd.DataFrame(), ""
     base = first[0][0]
@@ -119,9 +119,9 @@ def power_plan(res: Results, family: str = "") -> tuple[pd.DataFrame, str]:
     sigma, margin = float(values.std()), tables_proxy.margin()
     gains = paper.load("T13")[["resize_method", "gain_pct"]].itertuples(index=False)
     tested = [(key, pair, f"non-inferior at a true difference of 0 (margin {margin:g})", margin)
-              for key in ("table12", "equal_time", "table10") for pair in spec.judged_on(spec.load(PROFILE), family, key)]
+              for key in ("table12", "equal_time", "table10") for pair in spec.judged_on(study, family, key)]
     tested += [("table13", pair, f"{method}: adaptive - vanilla {gain:+g} (paper)", gain)
-               for pair, (method, gain) in zip(spec.judged_on(spec.load(PROFILE), family, "table13"), gains)]
+               for pair, (method, gain) in zip(spec.judged_on(study, family, "table13"), gains)]
     rows = []
     for key, (a, b), what, shift in tested:
         n_a, n_b = len(arms[a].seeds), len(arms[b].seeds)
