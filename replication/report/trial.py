@@ -1,12 +1,13 @@
 """The trial arm by arm: every declared arm of the cpu study's judging family (the one whose declared pairs
-decide the training claims, :func:`tables_proxy.judging_family`) over its seeds, and the contrasts between arms that differ in one setting (the spec's ``contrasts``), which split
-the method's gap to the fixed baseline into parts (size schedule, regularization strength, adaptive
-regularization, training length). The spec says when they were written (``contrasts_written``, the
-report prints it): they read the trial, they decide no verdict.
+decide the training claims, :func:`tables_proxy.judging_family`) over its seeds; the contrasts between arms
+that differ in one setting (the spec's ``contrasts``), which split the method's gap to the fixed baseline
+into parts (size schedule, regularization strength, adaptive regularization, training length); and the power
+of each comparison a claim is judged on, for its declared seeds. The spec says when the contrasts were
+written (``contrasts_written``, the report prints it): they read the trial, they decide no verdict.
 
-Written to ``figures/trial_arms.csv`` and ``figures/trial_contrasts.csv`` and shown in the report
-beside Tables 12-13. The other trained families of the study (a superseded proxy's trial, the size x
-RandAugment grid, transfer, tuning, the second proxy's gate) get the same per-arm table, without contrasts (their verdicts are Tables 5 and 8):
+Written to ``figures/trial_arms.csv``, ``trial_contrasts.csv`` and ``trial_power.csv`` and shown in the
+report beside Tables 12-13. The other trained families of the study (a superseded proxy's trial, the size x
+RandAugment grid, transfer, tuning, the second proxy's gate) get the same per-arm table, without contrasts:
 ``figures/arms_<family>.csv``. Only runs whose saved config is a declared arm count (:mod:`arms`).
 """
 from __future__ import annotations
@@ -134,7 +135,8 @@ def power_plan(res: Results, family: str = "") -> tuple[pd.DataFrame, str]:
 
 
 def write(res: Results, out_dir) -> list[Path]:
-    """Write the trial's two CSVs and each other family's arms CSV (none for a family without declared runs)."""
+    """Write the trial's CSVs (arms, contrasts, power) and each other family's arms CSV (none for a family without
+    declared runs)."""
     paths, done = [], runs(res)
     tables = [(ARMS_CSV, arms_table(done)), (CONTRASTS_CSV, contrasts(done)), (POWER_CSV, power_plan(res)[0])]
     tables += [(arms_csv(f), arms_table(runs(res, f), f)) for f in other_families()]
