@@ -93,12 +93,18 @@ def findings(claims: pd.DataFrame, res) -> list[str]:
            "compute-bound."]
     for i, gate in enumerate(gates.evaluate(res).values()):
         judged, named = proxy[proxy["id"].isin(gate.gate.judges)], gate.gate.proxy
+        mine = [c for c in judged["id"] if gates.for_claim(res, c) is gate]
+        elsewhere = sorted({gates.for_claim(res, c).gate.proxy for c in judged["id"] if c not in mine})
         verb = {gates.HOLDS: "passes", gates.FAILS: "fails", gates.PENDING: "awaits runs for"}[gate.status]
         then = {gates.HOLDS: "judged from it", gates.FAILS: "not testable at this scale with it",
                 gates.PENDING: "not judged from it until it holds"}[gate.status]
+        others = [c for c in judged["id"] if c not in mine]
+        moved = f"{', '.join(others)} {'is' if len(others) == 1 else 'are'} read from {' and '.join(elsewhere)}"
+        outcome = (f"so {', '.join(mine)} {'is' if len(mine) == 1 else 'are'} {then}" + (f"; {moved}" if others else "")
+                   if mine else f"{moved} until this proxy's trial declares the arms they are judged on (`judged_on`)")
         out.append(("- " if i else f"- **Training** ({_training_hosts(res)}). ") + f"{named[0].upper()}{named[1:]} "
-                   f"**{verb} its validity gate** ({gate.numbers()}), so {', '.join(judged['id'])} are {then}; "
-                   "its runs stay in the report as measured.")
+                   f"**{verb} its validity gate** ({gate.numbers()}), {outcome}; its runs stay in the report as "
+                   "measured.")
     tuning = m.runs_table(res, m.EXPERIMENTS["tuning"]) if "tuning" in m.EXPERIMENTS else pd.DataFrame()
     tuning = tuning.dropna(subset=["top1"]) if not tuning.empty else tuning
     if not tuning.empty:
