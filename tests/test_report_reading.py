@@ -233,7 +233,7 @@ def test_the_findings_open_the_report_with_the_gate_and_the_machines():
         ("C04", v.NOT_TESTABLE))], columns=["id", "evidence", "verdict"])
     text = "\n".join(summary.findings(claims, collect.Results(REPO / "results")))
     assert "NVIDIA H200" in text and "Xeon" in text
-    assert "**fails its validity gate** (G1 fails: F 54.9 %" in text and "C22 are not testable at this scale" in text
+    assert "**fails its validity gate** (G1 fails: F 54.9 %" in text and "C22 is not testable at this scale" in text
     assert "C22 is read from the first proxy" in text and "until this proxy's trial declares the arms" in text
     assert "Not testable here** (ImageNet-scale training): C04" in text
 
