@@ -28,6 +28,13 @@ def lines(profile: str = "cpu") -> list[str]:
         frame = frame.drop(columns=[c for c in ("what it answers", "pending") if not frame[c].any()])
         common = f"; every arm: `{_changes(family.common)}`" if family.common else ""
         out += [f"**{family.name}** (`results/{family.experiment}/<arm>_seed<seed>/`{common})", "", narrow_tables(frame), ""]
+        judged = {key: spec.judged_on(study, family.name, key) for key in spec.JUDGED_ON}
+        if any(judged.values()):
+            pairs = "; ".join(f"{key}: " + ", ".join(f"{b} vs {a}" for a, b in found) for key, found in judged.items() if found)
+            margin = family.knobs.get("ni_margin", v.NI_MARGIN)
+            out += [f"Judged on (compared vs baseline): {pairs}; non-inferiority margin {margin:g} points"
+                    + (" (the judging family)" if family.name == tables_proxy.judging_family() else
+                       " (superseded: a later family judges)") + ".", ""]
     order = [f"{f}: {', '.join(arms) or 'all arms'}" + (f" (seeds {', '.join(map(str, seeds))})" if seeds else "")
              for f, arms, seeds in study.queue]
     out += ["**Queue** (one run at a time, in this order): " + "; ".join(order) + ".", ""]
