@@ -479,7 +479,7 @@ def test_a_later_family_declaring_judged_on_takes_the_claims_and_their_gate(tmp_
     """Declaring judged_on in the second proxy's family (as its trial's declaration will) moves the claims' checks,
     their gate and their sources to it; the first proxy keeps its arms table and still gates C08 and C14."""
     from replication import config as C
-    from replication.report import tables_proxy, trace, trial
+    from replication.report import design, tables_proxy, trace, trial
 
     root = tmp_path / "results"
     for seed, off in enumerate(OFFSETS):
@@ -489,6 +489,8 @@ def test_a_later_family_declaring_judged_on_takes_the_claims_and_their_gate(tmp_
     before = collect.Results(root)
     assert tables_proxy.judging_family() == "progressive" and gates_of(before, "C22") == "first_proxy"
     assert _verdict("C22", before).ours.startswith("-10.00") and "margin -1.5:" in _verdict("C22", before).reason
+    assert "table12: P vs F; equal_time: P vs F_time; table13: P vs V, RA vs R; table10: P vs V1P; length_trend: P36 " \
+           "vs F36; non-inferiority margin 1.5 points (the judging family)." in "\n".join(design.lines())
 
     studies = tmp_path / "studies"
     shutil.copytree(C.STUDIES_DIR, studies)
@@ -506,6 +508,9 @@ def test_a_later_family_declaring_judged_on_takes_the_claims_and_their_gate(tmp_
     runs = trace.trace(CLAIMS["C22"], after).runs
     assert len(runs) == 6 and all(r.startswith("results/t30_second_proxy/F") for r in runs)
     assert trial.arms_csv("second_proxy") == trial.ARMS_CSV and "progressive" in trial.other_families()
+    shown = "\n".join(design.lines())
+    assert "table12: F96 vs F; non-inferiority margin 1 points (the judging family)." in shown
+    assert "margin 1.5 points (superseded: a later family judges)." in shown
 
 
 def gates_of(res, claim_id: str) -> str:
