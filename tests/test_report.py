@@ -463,19 +463,20 @@ def test_only_declared_arms_judge_and_the_pilot_stays_history(tmp_path):
 
 
 @pytest.fixture
-def fresh_spec_caches(monkeypatch):
-    """Clears the report's caches of the study spec before the test and after it (before monkeypatch undoes it)."""
+def spec_caches(monkeypatch):
+    """A function that clears the report's caches of the study spec (call it after changing the spec); also
+    called before the test and after it (the caches refill from the real spec on their next use)."""
     from replication.report import arms, tables_proxy
 
     def clear():
         for cached in (tables_proxy.study_spec, tables_proxy._trial_arm, arms.declared, arms.explained):
             cached.cache_clear()
     clear()
-    yield monkeypatch
+    yield clear
     clear()
 
 
-def test_a_later_family_declaring_judged_on_takes_the_claims_and_their_gate(tmp_path, fresh_spec_caches):
+def test_a_later_family_declaring_judged_on_takes_the_claims_and_their_gate(tmp_path, monkeypatch, spec_caches):
     """Declaring judged_on in the second proxy's family (as its trial's declaration will) moves the claims' checks,
     their gate and their sources to it; the first proxy keeps its arms table and still gates C08 and C14."""
     from replication import config as C
@@ -498,7 +499,8 @@ def test_a_later_family_declaring_judged_on_takes_the_claims_and_their_gate(tmp_
     anchor = '    arms:\n      F:       {config: fixed, note: "the tuned recipe'
     assert text.count(anchor) == 1
     (studies / "cpu.yaml").write_text(text.replace(anchor, "    ni_margin: 1.0\n    judged_on: {table12: [[F, F96]]}\n" + anchor))
-    fresh_spec_caches.setattr(C, "STUDIES_DIR", studies)
+    monkeypatch.setattr(C, "STUDIES_DIR", studies)
+    spec_caches()
     after = collect.Results(root)
     assert tables_proxy.judging_family() == "second_proxy" and tables_proxy.trial_epochs("cpu") == 16
     assert gates_of(after, "C22") == "second_proxy" and gates_of(after, "C08") == "first_proxy"
@@ -624,7 +626,7 @@ def test_trial_lists_declared_arms_and_splits_the_gap_into_declared_contrasts(tm
     assert diffs.loc["P - V", "reading"] == "inside the noise (the interval holds 0)"
     assert diffs.loc["W - V", "reading"] == "an arm has one seed: no interval"
     (tmp_path / "out").mkdir()
-    assert [p.name for p in trial.write(res, tmp_path / "out")] == ["trial_arms.csv", "trial_contrasts.csv"]
+    assert [p.name for p in trial.write(res, tmp_path / "out")] == ["trial_arms.csv", "trial_contrasts.csv", "trial_power.csv"]
     text = document.markdown(res)
     assert "| P - F " in text and "study run cpu --family transfer`" in text.split("### Transfer, arm by arm")[1]
     for seed in range(2):  # another trained family: its own arms table, no contrasts
