@@ -93,12 +93,13 @@ def findings(claims: pd.DataFrame, res) -> list[str]:
            "compute-bound."]
     for i, gate in enumerate(gates.evaluate(res).values()):
         judged, named = proxy[proxy["id"].isin(gate.gate.judges)], gate.gate.proxy
-        mine = [c for c in judged["id"] if gates.for_claim(res, c) is gate]
-        elsewhere = sorted({gates.for_claim(res, c).gate.proxy for c in judged["id"] if c not in mine})
+        deciding = {c: gates.for_claim(res, c) for c in judged["id"]}
+        mine = [c for c, g in deciding.items() if g is gate]
+        others = [c for c, g in deciding.items() if g is not gate]
+        elsewhere = sorted({deciding[c].gate.proxy for c in others})
         verb = {gates.HOLDS: "passes", gates.FAILS: "fails", gates.PENDING: "awaits runs for"}[gate.status]
         then = {gates.HOLDS: "judged from it", gates.FAILS: "not testable at this scale with it",
                 gates.PENDING: "not judged from it until it holds"}[gate.status]
-        others = [c for c in judged["id"] if c not in mine]
         moved = f"{', '.join(others)} {'is' if len(others) == 1 else 'are'} read from {' and '.join(elsewhere)}"
         outcome = (f"so {', '.join(mine)} {'is' if len(mine) == 1 else 'are'} {then}" + (f"; {moved}" if others else "")
                    if mine else f"{moved} until this proxy's trial declares the arms they are judged on (`judged_on`)")

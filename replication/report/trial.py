@@ -128,7 +128,7 @@ def power_plan(res: Results, family: str = "") -> tuple[pd.DataFrame, str]:
         n_a, n_b = len(arms[a].seeds), len(arms[b].seeds)
         p = v.planned_power(sigma, n_a, n_b, shift)
         rows.append({"judges": key, "pair": f"{b} vs {a}", "seeds": f"{n_b} / {n_a}", "tests": what,
-                     "power_pct": None if p is None else round(100 * p), "seeds_per_arm_for_80pct": v.seeds_for(sigma, shift)})
+                     "power_pct": None if p is None else round(100 * p), f"seeds_per_arm_for_{100 * TARGET_POWER:.0f}pct": v.seeds_for(sigma, shift, TARGET_POWER)})
     source = (f"sigma = {sigma:.2f} points, the sample std of {family}/{base} over seeds "
               f"{', '.join(str(int(s)) for s in sorted(done.loc[values.index, 'seed']))}")
     return pd.DataFrame(rows), source
