@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,3 +32,55 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def spec_caches():
+    """A function that clears the report's caches of the study spec (call it after changing the spec); also
+    called before the test and after it (the caches refill from the real spec on their next use)."""
+    from replication.report import arms, tables_proxy
+
+    def clear():
+        for cached in (tables_proxy.study_spec, tables_proxy._trial_arm, arms.declared, arms.explained):
+            cached.cache_clear()
+    clear()
+    yield clear
+    clear()
+
+
+JUDGING_KEYS = re.compile(r"    (ni_margin|judged_on|contrasts_written|contrasts):")
+
+
+def without_judged_on(text: str, family: str) -> str:
+    """A study spec's text with ``family``'s judging keys (ni_margin, judged_on, contrasts) taken out."""
+    out, inside, skipping = [], False, False
+    for line in text.splitlines(keepends=True):
+        if line.startswith(f"  {family}:"):
+            inside = True
+        elif inside and re.match(r"  \S", line):
+            inside = False
+        if inside and JUDGING_KEYS.match(line):
+            skipping = True
+            continue
+        if skipping and line.startswith("      "):
+            continue
+        skipping = False
+        out.append(line)
+    return "".join(out)
+
+
+@pytest.fixture
+def first_proxy_judges(tmp_path_factory, monkeypatch, spec_caches):
+    """The study specs as they were before the second proxy's trial was declared: its family has no judged_on,
+    so the first proxy (``progressive``) judges the training claims. For tests whose made-up runs are first-proxy
+    arms; ``spec_caches`` clears the report's caches when the specs change."""
+    from replication import config
+
+    studies = tmp_path_factory.mktemp("studies") / "studies"
+    shutil.copytree(config.STUDIES_DIR, studies)
+    for name in ("cpu", "gpu"):
+        path = studies / f"{name}.yaml"
+        path.write_text(without_judged_on(path.read_text(), "second_proxy"))
+    monkeypatch.setattr(config, "STUDIES_DIR", studies)
+    spec_caches()
+    yield studies

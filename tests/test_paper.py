@@ -121,7 +121,7 @@ def _t13_results(root: Path, adaptive_gain: float, profile: str = "cpu"):
 
 
 @pytest.mark.parametrize("gain, expected", [(1.0, v.REPRODUCED), (-1.0, v.NOT_REPRODUCED)])
-def test_t13_verdict_is_computed_from_the_runs(tmp_path, gain, expected):
+def test_t13_verdict_is_computed_from_the_runs(tmp_path, gain, expected, first_proxy_judges):
     from replication import report
 
     _t13_results(tmp_path, gain)
@@ -133,7 +133,7 @@ def test_t13_verdict_is_computed_from_the_runs(tmp_path, gain, expected):
     assert verdict.verdict == expected, verdict.reason
 
 
-def test_smoke_runs_are_never_evidence(tmp_path):
+def test_smoke_runs_are_never_evidence(tmp_path, first_proxy_judges):
     from replication import report
 
     _t13_results(tmp_path, 1.0, profile="smoke")

@@ -15,6 +15,8 @@ from test_paper import _run
 
 REPO = Path(__file__).resolve().parents[1]
 CLAIMS = {c["id"]: c for c in paper.claims()}
+# the made-up runs below are the first proxy's arms: every test sees the specs from before the second proxy's trial
+pytestmark = pytest.mark.usefixtures("first_proxy_judges")
 
 
 def _verdict(claim_id: str, res) -> v.Verdict:
@@ -462,30 +464,17 @@ def test_only_declared_arms_judge_and_the_pilot_stays_history(tmp_path):
     assert trend.loc[12, "runs"] == "declared arms" and trend.loc[12, "ours_gap_points"] == -2.0
 
 
-@pytest.fixture
-def spec_caches(monkeypatch):
-    """A function that clears the report's caches of the study spec (call it after changing the spec); also
-    called before the test and after it (the caches refill from the real spec on their next use)."""
-    from replication.report import arms, tables_proxy
-
-    def clear():
-        for cached in (tables_proxy.study_spec, tables_proxy._trial_arm, arms.declared, arms.explained):
-            cached.cache_clear()
-    clear()
-    yield clear
-    clear()
-
-
-def test_a_later_family_declaring_judged_on_takes_the_claims_and_their_gate(tmp_path, monkeypatch, spec_caches):
-    """Declaring judged_on in the second proxy's family (as its trial's declaration will) moves the claims' checks,
-    their gate and their sources to it; the first proxy keeps its arms table and still gates C08 and C14."""
+def test_the_declared_trial_takes_the_claims_and_their_gate_from_the_first_proxy(tmp_path, monkeypatch, spec_caches):
+    """Before the trial's declaration (the fixture's specs) the first proxy judges; the committed specs, where the
+    second proxy declares judged_on, move the claims' checks, their gate and their sources to it; the first proxy
+    keeps its arms table and still gates C08 and C14."""
     from replication import config as C
     from replication.report import design, tables_proxy, trace, trial
 
     root = tmp_path / "results"
     for seed, off in enumerate(OFFSETS):
         for arm, top1 in (("progressive/F", 55.0), ("progressive/P", 45.0), ("second_proxy/F", 84.0),
-                          ("second_proxy/F96", 83.5)):
+                          ("second_proxy/P", 83.5)):
             _proxy_run(root, "", "", {"seed": seed}, (30.0, top1 + off), arm=arm)
     before = collect.Results(root)
     assert tables_proxy.judging_family() == "progressive" and gates_of(before, "C22") == "first_proxy"
@@ -493,13 +482,7 @@ def test_a_later_family_declaring_judged_on_takes_the_claims_and_their_gate(tmp_
     assert "table12: P vs F; equal_time: P vs F_time; table13: P vs V, RA vs R; table10: P vs V1P; length_trend: P36 " \
            "vs F36; non-inferiority margin 1.5 points (the judging family)." in "\n".join(design.lines())
 
-    studies = tmp_path / "studies"
-    shutil.copytree(C.STUDIES_DIR, studies)
-    text = (studies / "cpu.yaml").read_text()
-    anchor = '    arms:\n      F:       {config: fixed, note: "the tuned recipe'
-    assert text.count(anchor) == 1
-    (studies / "cpu.yaml").write_text(text.replace(anchor, "    ni_margin: 1.0\n    judged_on: {table12: [[F, F96]]}\n" + anchor))
-    monkeypatch.setattr(C, "STUDIES_DIR", studies)
+    monkeypatch.setattr(C, "STUDIES_DIR", Path(C.__file__).parent / "studies")  # the committed specs
     spec_caches()
     after = collect.Results(root)
     assert tables_proxy.judging_family() == "second_proxy" and tables_proxy.trial_epochs("cpu") == 16
@@ -508,10 +491,12 @@ def test_a_later_family_declaring_judged_on_takes_the_claims_and_their_gate(tmp_
     assert verdict.ours.startswith("-0.50") and "gate second_proxy pending" in verdict.reason
     assert "margin -1:" in verdict.reason and tables_proxy.margin() == 1.0
     runs = trace.trace(CLAIMS["C22"], after).runs
-    assert len(runs) == 6 and all(r.startswith("results/t30_second_proxy/F") for r in runs)
+    assert len(runs) == 6 and all(r.startswith("results/t30_second_proxy/") for r in runs)
+    assert sum(r.startswith("results/t30_second_proxy/P") for r in runs) == 3
     assert trial.arms_csv("second_proxy") == trial.ARMS_CSV and "progressive" in trial.other_families()
     shown = "\n".join(design.lines())
-    assert "table12: F96 vs F; non-inferiority margin 1 points (the judging family)." in shown
+    assert "table12: P vs F; equal_time: P vs F_time; table13: P vs V; table10: P vs V1; length_trend: P_half vs " \
+           "F_half; non-inferiority margin 1 points (the judging family)." in shown
     assert "margin 1.5 points (superseded: a later family judges)." in shown
 
 

@@ -21,7 +21,7 @@ CLAIMS = {c["id"]: c for c in paper.claims()}
 # ----------------------------------------------------------------------------- gates
 def _gate(monkeypatch, arms: dict[str, list[float]], epochs: int = 12, name: str = "first_proxy") -> gates.GateResult:
     """The cpu spec's gate ``name`` on made-up per-seed top-1 values of its arms."""
-    monkeypatch.setattr(gates, "_arm", lambda res, ref: (arms.get(ref.partition("/")[2], []), [epochs] * 3))
+    monkeypatch.setattr(gates, "_arm", lambda res, ref, seeds=(): (arms.get(ref.partition("/")[2], []), [epochs] * 3))
     res = collect.Results(Path("/nonexistent"))
     return gates.evaluate(res)[name]
 
@@ -58,6 +58,18 @@ def test_the_second_proxy_gate_reports_the_wide_range_check_without_counting_it(
     assert "reported, not part of the gate" in "\n".join(gates.lines(collect.Results(Path("/nonexistent"))))
 
 
+def test_a_gate_that_lists_its_seeds_reads_only_those(monkeypatch):
+    runs = pd.DataFrame({"arm": ["F"] * 5, "seed": [0, 1, 2, 3, 4], "top1": [80.0, 81.0, 82.0, 60.0, 60.0],
+                         "train.epochs": [16] * 5})
+    monkeypatch.setattr(gates.trial, "runs", lambda res, family="": runs)
+    res = collect.Results(Path("/nonexistent"))
+    assert gates._arm(res, "second_proxy/F", (0, 1, 2)) == ([80.0, 81.0, 82.0], [16, 16, 16])
+    assert gates._arm(res, "second_proxy/F")[0] == [80.0, 81.0, 82.0, 60.0, 60.0]
+    check = {"kind": "at_least", "arm": "second_proxy/F", "value": 80.0, "what": "trained"}
+    assert gates._check(res, "G1", check, (0, 1, 2)).status == gates.HOLDS  # 81.0
+    assert gates._check(res, "G1", check).status == gates.FAILS  # 72.6 with the later seeds
+
+
 def test_the_epoch_limit_is_part_of_g1(monkeypatch):
     gate = _gate(monkeypatch, TRAINED, epochs=36)
     assert gate.checks[0].status == gates.FAILS and "within 20 epochs" in gate.checks[0].numbers
@@ -80,8 +92,9 @@ def test_a_failed_gate_makes_a_judged_claim_not_testable_and_quotes_the_criterio
 
 def test_the_committed_first_proxy_fails_its_gate_and_no_training_claim_is_judged_from_it():
     res = collect.Results(REPO / "results")
-    gate = gates.for_claim(res, "C22")
-    assert gate is not None and gate.status == gates.FAILS
+    gate = gates.evaluate(res)["first_proxy"]
+    assert gate.status == gates.FAILS and gates.for_claim(res, "C08") is gate  # it still gates the size grid
+    assert gates.for_claim(res, "C22").gate.name == "second_proxy"  # the declared trial judges the training claims
     assert [c.status for c in gate.checks] == [gates.FAILS] * 3  # F 54.9 %, 0.64, V - W = -6.0
     assert "F 54.9 %" in gate.numbers() and "= 0.64" in gate.numbers() and "-6.0 points" in gate.numbers()
 
@@ -233,9 +246,19 @@ def test_the_findings_open_the_report_with_the_gate_and_the_machines():
         ("C04", v.NOT_TESTABLE))], columns=["id", "evidence", "verdict"])
     text = "\n".join(summary.findings(claims, collect.Results(REPO / "results")))
     assert "NVIDIA H200" in text and "Xeon" in text
-    assert "**fails its validity gate** (G1 fails: F 54.9 %" in text and "C22 is not testable at this scale" in text
-    assert "C22 is read from the first proxy" in text and "until this proxy's trial declares the arms" in text
+    assert "**fails its validity gate** (G1 fails: F 54.9 %" in text and "C22 is read from the second proxy" in text
+    assert "The second proxy (issue 30's tuned recipe" in text and "**passes its validity gate** (G1 holds: F 8" in text
+    assert "so C22 is judged from it" in text and "until this proxy's trial declares" not in text  # it is declared
     assert "Not testable here** (ImageNet-scale training): C04" in text
+
+
+def test_only_a_proxy_declared_after_the_judging_one_awaits_its_trial(request):
+    from replication.study import spec
+
+    declared = spec.load("cpu").gates
+    assert not gates.awaits_trial(declared["first_proxy"]) and not gates.awaits_trial(declared["second_proxy"])
+    request.getfixturevalue("first_proxy_judges")  # the specs from before the second proxy's trial
+    assert gates.awaits_trial(declared["second_proxy"]) and not gates.awaits_trial(declared["first_proxy"])
 
 
 def test_a_record_from_uncommitted_code_counts_only_when_the_spec_explains_it(tmp_path):

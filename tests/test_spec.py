@@ -41,7 +41,35 @@ def test_each_spec_declares_the_pairs_its_claims_are_judged_on():
     assert spec.judged_on(cpu, "progressive", "table10") == (("V1P", "P"),)
     assert spec.judged_on(gpu, "progressive", "table12") == (("F", "P"), ("r50_F", "r50_P"), ("b4_F", "b4_P"))
     assert spec.judged_on(cpu, "tuning", "table12") == () == spec.judged_on(cpu, "no_such_family", "table12")
-    assert spec.judging_family(cpu) == "progressive"  # the last family with judged_on: the second proxy has none yet
+    assert spec.judging_family(cpu) == "second_proxy" == spec.judging_family(gpu)  # the last family with judged_on
+    for study in (cpu, gpu):
+        assert spec.judged_on(study, "second_proxy", "table13") == (("V", "P"),)  # no random-resize row
+        assert spec.judged_on(study, "second_proxy", "table10") == (("V1", "P"),)
+
+
+def test_the_second_proxy_trial_differs_from_its_baseline_only_where_its_arm_says():
+    """P / V / V1 / Pw keep F's recipe and change only sizes, held or growing dropout, the model or the length;
+    the gate reads seeds 0-2 while F runs 5 (issue 30, section 3)."""
+    from replication import progressive
+
+    study = spec.load("cpu")
+    fam = study.family("second_proxy")
+    cfg = {a: progressive.resolve(study.config(fam.arms[a], 0)) for a in ("F", "P", "Pw", "V", "V1", "F_half", "P_half")}
+    stages = {a: [(s.image_size, s.dropout, s.epochs) for s in progressive.plan(c).stages] for a, c in cfg.items()}
+    assert stages["F"] == [(128, 0.2, 16)]
+    assert stages["P"] == [(96, 0.1, 4), (104, 0.133333, 4), (120, 0.166667, 4), (128, 0.2, 4)]
+    assert [s[0] for s in stages["Pw"]] == [64, 88, 104, 128] and stages["V1"] == stages["P"]
+    assert stages["V"] == [(s, 0.2, n) for s, _, n in stages["P"]]  # F's dropout, held
+    assert stages["F_half"] == [(128, 0.2, 8)] and [s[2] for s in stages["P_half"]] == [2] * 4
+    for arm, c in cfg.items():
+        assert (c.optim.name, c.optim.lr, c.train.ema_horizon, c.data.eval_size, c.schedule.randaug_magnitude,
+                c.schedule.mixup_alpha) == ("lamb", 0.005, 0.1, 160, (0, 0), (0, 0)), arm
+        assert c.model.name == ("efficientnet_b1" if arm == "V1" else "efficientnetv2_b0"), arm
+    assert fam.arms["F"].seeds == fam.arms["P"].seeds == (0, 1, 2, 3, 4) and fam.arms["V"].seeds == (0, 1, 2)
+    assert fam.arms["F_time"].pending and study.gates["second_proxy"].seeds == (0, 1, 2)
+    assert fam.knobs["ni_margin"] == 1.0
+    order = [(a.name, s) for a, s in study.runs() if a.family == "second_proxy"]
+    assert order.index(("F_noreg", 2)) < order.index(("P", 0)) < order.index(("V", 0))  # the gate, then P seed 0
 
 
 def test_the_queue_skips_pending_arms_and_follows_the_filters(monkeypatch):
@@ -96,6 +124,8 @@ def _write_spec(tmp_path, monkeypatch, raw: dict) -> None:
     ({"gates": {"g": {"proxy": "p", "declared": "d", "judges": [],
                       "checks": {"G1": {"kind": "at_least", "arm": "progressive/Q", "value": 80, "what": "w"}}}}},
      "has no arm 'Q'"),
+    ({"gates": {"g": {"proxy": "p", "declared": "d", "judges": [], "checks": {}, "seeds": "0-2"}}},
+     "gate g: seeds lists the seeds its checks read"),
     ({"families": {"progressive": {"judged_on": {"table12": [["F", "Q"]]}, "arms": {"F": {"config": "fixed"}}}}},
      "family progressive: judged_on: table12: \\['F', 'Q'\\] is not \\[baseline arm, compared arm\\]"),
     ({"families": {"progressive": {"judged_on": {"table14": []}}}}, "judged_on maps table12, equal_time"),

@@ -2,10 +2,11 @@
 
 A gate is declared in the study spec (``gates:`` of ``studies/cpu.yaml``): the claims it judges and
 checks on its arms' run records (``spec.GATE_KINDS``), each on the mean top-1 over at least
-``verdicts.MIN_SEEDS`` seeds. A gate *holds* when every check passes, *fails* when one fails, and is
-*pending* while a check lacks runs. A claim whose gate fails reads "not testable at this scale" with
-the gate's numbers, and the verdict its own criterion would have given is quoted, never counted: a
-proxy whose baseline is not trained can call nothing "reproduced" or "not reproduced".
+``verdicts.MIN_SEEDS`` seeds (only the gate's declared ``seeds`` where it lists them). A gate *holds*
+when every check passes, *fails* when one fails, and is *pending* while a check lacks runs. A claim
+whose gate fails reads "not testable at this scale" with the gate's numbers, and the verdict its own
+criterion would have given is quoted, never counted: a proxy whose baseline is not trained can call
+nothing "reproduced" or "not reproduced".
 """
 from __future__ import annotations
 
@@ -44,13 +45,14 @@ class GateResult:
         return "; ".join(f"{c.key} {c.status}{'' if c.counts else ' (reported only)'}: {c.numbers}" for c in self.checks)
 
 
-def _arm(res: Results, ref: str) -> tuple[list[float], list[int]]:
-    """Per-seed top-1 and epochs of the declared arm ``family/arm`` among the finished runs."""
+def _arm(res: Results, ref: str, seeds: tuple[int, ...] = ()) -> tuple[list[float], list[int]]:
+    """Per-seed top-1 and epochs of the declared arm ``family/arm`` among the finished runs (only ``seeds``, if
+    given)."""
     family, _, name = ref.partition("/")
     runs = trial.runs(res, family)
     if runs.empty:
         return [], []
-    mine = runs[runs["arm"] == name]
+    mine = runs[(runs["arm"] == name) & (runs["seed"].isin(seeds) if seeds else True)]
     return [float(x) for x in mine["top1"].dropna()], [int(e) for e in mine["train.epochs"]]
 
 
@@ -60,10 +62,10 @@ def _mean(values: list[float]) -> str:
         f" ({stats['n']} seed{'s' * (stats['n'] != 1)})"
 
 
-def _check(res: Results, key: str, check: dict) -> Check:
+def _check(res: Results, key: str, check: dict, seeds: tuple[int, ...] = ()) -> Check:
     kind, what = check["kind"], " ".join(str(check["what"]).split())
     refs = [check["arm"]] if kind == "at_least" else list(check["arms"])
-    arms = [_arm(res, ref) for ref in refs]
+    arms = [_arm(res, ref, seeds) for ref in refs]
     short = [ref.partition("/")[2] for ref in refs]
     missing = [f"{name} has {len(values)} of {v.MIN_SEEDS} seeds" for name, (values, _) in zip(short, arms)
                if len(values) < v.MIN_SEEDS]
@@ -94,15 +96,28 @@ def evaluate(res: Results, profile: str = trial.PROFILE) -> dict[str, GateResult
     key = ("gates", profile)
     if key not in res._cache:
         gates = spec.load(profile).gates
-        res._cache[key] = {name: GateResult(g, tuple(_check(res, k, c) for k, c in g.checks.items()))
+        res._cache[key] = {name: GateResult(g, tuple(_check(res, k, c, g.seeds) for k, c in g.checks.items()))
                            for name, g in gates.items()}
     return res._cache[key]
 
 
+def families(gate: spec.Gate) -> set[str]:
+    """The families whose arms ``gate``'s checks read."""
+    return {ref.partition("/")[0] for c in gate.checks.values() for ref in ([c["arm"]] if "arm" in c else c["arms"])}
+
+
 def _reads(gate: spec.Gate, family: str) -> bool:
     """Does one of ``gate``'s checks read an arm of ``family``?"""
-    refs = [ref for c in gate.checks.values() for ref in ([c["arm"]] if "arm" in c else c["arms"])]
-    return any(ref.partition("/")[0] == family for ref in refs)
+    return family in families(gate)
+
+
+def awaits_trial(gate: spec.Gate) -> bool:
+    """Does ``gate`` belong to a proxy declared after the judging one (its trial not declared yet): it reads no arm of
+    the judging family and some of a later family?"""
+    study, judging = tables_proxy.study_spec("cpu"), tables_proxy.judging_family()
+    order, read = list(study.families) if study else [], families(gate)
+    return judging in order and judging not in read and any(order.index(f) > order.index(judging)
+                                                            for f in read if f in order)
 
 
 def for_claim(res: Results, claim_id: str) -> GateResult | None:
@@ -139,7 +154,8 @@ def lines(res: Results) -> list[str]:
            "ledger, never counted.", ""]
     for g in gates.values():
         out += [f"**Gate `{g.gate.name}`: {g.status}.** Proxy: {g.gate.proxy}. Declared {g.gate.declared}. Judges: "
-                f"{', '.join(g.gate.judges)}.", ""]
+                f"{', '.join(g.gate.judges)}."
+                + (f" Its checks read seeds {', '.join(map(str, g.gate.seeds))} only." if g.gate.seeds else ""), ""]
         out += [f"- **{c.key} {c.status}**{'' if c.counts else ' (reported, not part of the gate)'} -- {c.what}: "
                 f"{c.numbers}." for c in g.checks]
         out.append("")

@@ -101,8 +101,9 @@ def findings(claims: pd.DataFrame, res) -> list[str]:
         then = {gates.HOLDS: "judged from it", gates.FAILS: "not testable at this scale with it",
                 gates.PENDING: "not judged from it until it holds"}[gate.status]
         moved = f"{', '.join(others)} {'is' if len(others) == 1 else 'are'} read from {' and '.join(elsewhere)}"
+        until = " until this proxy's trial declares the arms they are judged on (`judged_on`)"
         outcome = (f"so {', '.join(mine)} {'is' if len(mine) == 1 else 'are'} {then}" + (f"; {moved}" if others else "")
-                   if mine else f"{moved} until this proxy's trial declares the arms they are judged on (`judged_on`)")
+                   if mine else moved + (until if gates.awaits_trial(gate.gate) else ""))
         out.append(("- " if i else f"- **Training** ({_training_hosts(res)}). ") + f"{named[0].upper()}{named[1:]} "
                    f"**{verb} its validity gate** ({gate.numbers()}), {outcome}; its runs stay in the report as "
                    "measured.")

@@ -64,6 +64,7 @@ class Gate:
     declared: str
     judges: tuple[str, ...]
     checks: dict[str, dict]  # "G1" -> {kind, arm / arms ("family/arm"), value / margin, max_epochs, what, informs}
+    seeds: tuple[int, ...] = ()  # the seeds its checks read (empty: every finished seed)
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,10 @@ def _gate(path: Path, name: str, body) -> Gate:
         if not isinstance(check.get("informs", False), bool):
             raise ConfigError(f"{where}: check {key}: informs is true (reported, not part of the gate) or false, "
                               f"got {check['informs']!r}")
-    return Gate(name, str(body["proxy"]), str(body["declared"]), tuple(body["judges"]), checks)
+    seeds = body.get("seeds") or []
+    if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+        raise ConfigError(f"{where}: seeds lists the seeds its checks read (integers, e.g. [0, 1, 2]), got {seeds!r}")
+    return Gate(name, str(body["proxy"]), str(body["declared"]), tuple(body["judges"]), checks, tuple(seeds))
 
 
 def _family(path: Path, name: str, body: dict) -> Family:
