@@ -31,7 +31,7 @@ def lines(profile: str = "cpu") -> list[str]:
         judged = {key: spec.judged_on(study, family.name, key) for key in spec.JUDGED_ON}
         if any(judged.values()):
             pairs = "; ".join(f"{key}: " + ", ".join(f"{b} vs {a}" for a, b in found) for key, found in judged.items() if found)
-            margin = family.knobs.get("ni_margin", v.NI_MARGIN)
+            margin = tables_proxy.margin(family.name, profile)
             out += [f"Judged on (compared vs baseline): {pairs}; non-inferiority margin {margin:g} points"
                     + (" (the judging family)" if family.name == tables_proxy.judging_family() else
                        " (superseded: a later family judges)") + ".", ""]

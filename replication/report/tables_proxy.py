@@ -40,11 +40,11 @@ def judging_family() -> str:
     return (spec.judging_family(study) if study else None) or FIRST_PROXY
 
 
-def margin() -> float:
-    """The non-inferiority margin (top-1 points) of the "no worse" claims the judging family decides: its declared
-    ``ni_margin``, else ``verdicts.NI_MARGIN`` (the first proxy's)."""
-    study = study_spec("cpu")
-    knobs = study.family(judging_family()).knobs if study and judging_family() in study.families else {}
+def margin(family: str = "", profile: str = "cpu") -> float:
+    """The non-inferiority margin (top-1 points) of the "no worse" claims ``family`` (default: the judging family)
+    decides in ``profile``'s spec: its declared ``ni_margin``, else ``verdicts.NI_MARGIN`` (the first proxy's)."""
+    study, family = study_spec(profile), family or judging_family()
+    knobs = study.family(family).knobs if study and family in study.families else {}
     return float(knobs.get("ni_margin", v.NI_MARGIN))
 
 
