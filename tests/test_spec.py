@@ -54,19 +54,21 @@ def test_the_second_proxy_trial_differs_from_its_baseline_only_where_its_arm_say
 
     study = spec.load("cpu")
     fam = study.family("second_proxy")
-    cfg = {a: progressive.resolve(study.config(fam.arms[a], 0)) for a in ("F", "P", "Pw", "V", "V1", "F_half", "P_half")}
+    cfg = {a: progressive.resolve(study.config(fam.arms[a], 0))
+           for a in ("F", "P", "Pw", "V", "V1", "F_half", "P_half", "F_time")}
     stages = {a: [(s.image_size, s.dropout, s.epochs) for s in progressive.plan(c).stages] for a, c in cfg.items()}
     assert stages["F"] == [(128, 0.2, 16)]
     assert stages["P"] == [(96, 0.1, 4), (104, 0.133333, 4), (120, 0.166667, 4), (128, 0.2, 4)]
     assert [s[0] for s in stages["Pw"]] == [64, 88, 104, 128] and stages["V1"] == stages["P"]
     assert stages["V"] == [(s, 0.2, n) for s, _, n in stages["P"]]  # F's dropout, held
     assert stages["F_half"] == [(128, 0.2, 8)] and [s[2] for s in stages["P_half"]] == [2] * 4
+    assert stages["F_time"] == [(128, 0.2, 12)]  # P seed 0's 1,443 s at F's 125.2 s per epoch, written before its runs
     for arm, c in cfg.items():
         assert (c.optim.name, c.optim.lr, c.train.ema_horizon, c.data.eval_size, c.schedule.randaug_magnitude,
                 c.schedule.mixup_alpha) == ("lamb", 0.005, 0.1, 160, (0, 0), (0, 0)), arm
         assert c.model.name == ("efficientnet_b1" if arm == "V1" else "efficientnetv2_b0"), arm
     assert fam.arms["F"].seeds == fam.arms["P"].seeds == (0, 1, 2, 3, 4) and fam.arms["V"].seeds == (0, 1, 2)
-    assert fam.arms["F_time"].pending and study.gates["second_proxy"].seeds == (0, 1, 2)
+    assert not fam.arms["F_time"].pending and study.gates["second_proxy"].seeds == (0, 1, 2)
     assert fam.knobs["ni_margin"] == 1.0
     order = [(a.name, s) for a, s in study.runs() if a.family == "second_proxy"]
     assert order.index(("F_noreg", 2)) < order.index(("P", 0)) < order.index(("V", 0))  # the gate, then P seed 0
