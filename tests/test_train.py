@@ -341,8 +341,11 @@ def test_a_resume_keeps_the_worker_count(tmp_path):
 
 @pytest.mark.timeout(200)
 def test_ctrl_c_prints_one_line_and_the_resume_command(tmp_path):
+    # A shell without job control starts a background job (`pytest ... &`, `nohup ... &`) with SIGINT ignored, the
+    # child inherits that, and Python then installs no KeyboardInterrupt handler: give the trainer ctrl-C's default
     proc = subprocess.Popen(_train_cmd(tmp_path, "train.epochs=40"), env=ENV, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     csv_path = tmp_path / "results" / "progressive" / "seed0" / "epochs.csv"
     deadline = time.time() + 150
     while time.time() < deadline and not csv_path.exists():
