@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -48,25 +47,14 @@ def spec_caches():
     clear()
 
 
-JUDGING_KEYS = re.compile(r"    (ni_margin|judged_on|contrasts_written|contrasts):")
-
-
 def without_judged_on(text: str, family: str) -> str:
     """A study spec's text with ``family``'s judging keys (ni_margin, judged_on, contrasts) taken out."""
-    out, inside, skipping = [], False, False
-    for line in text.splitlines(keepends=True):
-        if line.startswith(f"  {family}:"):
-            inside = True
-        elif inside and re.match(r"  \S", line):
-            inside = False
-        if inside and JUDGING_KEYS.match(line):
-            skipping = True
-            continue
-        if skipping and line.startswith("      "):
-            continue
-        skipping = False
-        out.append(line)
-    return "".join(out)
+    import yaml
+
+    spec = yaml.safe_load(text)
+    for key in ("ni_margin", "judged_on", "contrasts_written", "contrasts"):
+        spec["families"][family].pop(key, None)
+    return yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
 
 
 @pytest.fixture
