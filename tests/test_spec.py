@@ -90,6 +90,18 @@ def test_the_queue_skips_pending_arms_and_follows_the_filters(monkeypatch):
     assert ran == []
 
 
+def test_past_until_the_queue_names_the_first_run_without_a_record(tmp_path, capsys):
+    study = spec.load("cpu")
+    first, second = [(a, s) for a, s in study.runs() if a.family == "second_proxy"][:2]
+    done = experiments.results.run_dir(study.config(first[0], first[1], {"train": {"results_dir": str(tmp_path)}}))
+    done.mkdir(parents=True)
+    (done / "summary.json").write_text("{}")
+    assert experiments.run_queue("cpu", family="second_proxy", until=0, output_dir=str(tmp_path)) == []
+    out = capsys.readouterr().out
+    assert f"before second_proxy/{first[0].name} seed {first[1]}" not in out
+    assert out.strip() == f"stopping: past --until, before second_proxy/{second[0].name} seed {second[1]}"
+
+
 def test_every_cell_of_the_cpu_grid_trains_in_float32_and_transfer_goes_seed_by_seed():
     from replication import train
 

@@ -146,8 +146,9 @@ def run_family(profile: str, family: str, arms=(), seeds=(), root: str = "", che
 def run_queue(profile: str, family: str = "", arms=(), seeds=(), until: float | None = None, output_dir: str = "",
               checkpoint_dir: str = "") -> list[dict]:
     """The study's queue in order, one run at a time (optionally only ``family`` / ``arms`` /
-    ``seeds``); stops before starting a run after the wall-clock time ``until`` (epoch seconds). Runs
-    whose bfloat16 autocast this CPU would only emulate are skipped, saying so (``train.SlowPrecision``)."""
+    ``seeds``); stops before starting a run after the wall-clock time ``until`` (epoch seconds), naming
+    the first unfinished run (finished ones are passed over). Runs whose bfloat16 autocast this CPU
+    would only emulate are skipped, saying so (``train.SlowPrecision``)."""
     from replication import train  # lazy: timm and accelerate load only for commands that train
 
     study = spec_mod.load(profile)
@@ -160,6 +161,8 @@ def run_queue(profile: str, family: str = "", arms=(), seeds=(), until: float | 
             print(f"skip {arm.family}/{arm.name} seed {seed}: pending ({arm.pending})", flush=True)
             continue
         if until is not None and time.time() >= until:
+            if finished(study, arm, seed, output_dir):  # nothing to start: the message names the next real run
+                continue
             print(f"stopping: past --until, before {arm.family}/{arm.name} seed {seed}", flush=True)
             break
         print(f"run {arm.family}/{arm.name} seed {seed}", flush=True)
@@ -170,6 +173,11 @@ def run_queue(profile: str, family: str = "", arms=(), seeds=(), until: float | 
             continue
         print(f"  {done[-1]}", flush=True)
     return done
+
+
+def finished(study: spec_mod.Study, arm: spec_mod.Arm, seed: int, output_dir: str = "") -> bool:
+    """Whether this run of ``arm`` has its record (``summary.json``) in ``output_dir`` ("" the study's)."""
+    return (results.run_dir(study.config(arm, seed, _dirs(output_dir))) / "summary.json").is_file()
 
 
 def check_selection(study: spec_mod.Study, family: str = "", arms=(), seeds=()) -> None:
