@@ -38,7 +38,7 @@ def run_arm(study: spec_mod.Study, arm: spec_mod.Arm, seed: int, output_dir: str
     if arm.init_from:  # start from the source arm's final weights of the same seed
         source = study.arm(arm.init_from)
         src = results.checkpoint_dir(study.config(source, seed, updates)) / "last.pt"
-        if not (results.run_dir(cfg) / "summary.json").is_file():  # a finished run needs no source
+        if not finished(cfg):  # a finished run needs no source
             source_checkpoint(study, source, seed, updates)
         cfg = study.config(arm, seed, merge(updates, {"model": {"init_checkpoint": str(src)}}))
     summary = train.run(cfg, resume=True)
@@ -65,7 +65,7 @@ def source_checkpoint(study: spec_mod.Study, source: spec_mod.Arm, seed: int, up
 
     cfg = study.config(source, seed, updates)
     ckpt, name = results.checkpoint_dir(cfg) / "last.pt", f"{source.family}/{source.name} seed {seed}"
-    if not (results.run_dir(cfg) / "summary.json").is_file():
+    if not finished(cfg):
         print(f"  first {name}, which it starts from", flush=True)
     train.run(cfg, resume=True)  # an unfinished source trains here; a finished one is only checked against the spec
     again = rebuilt_config(cfg)
@@ -161,7 +161,7 @@ def run_queue(profile: str, family: str = "", arms=(), seeds=(), until: float | 
             print(f"skip {arm.family}/{arm.name} seed {seed}: pending ({arm.pending})", flush=True)
             continue
         if until is not None and time.time() >= until:
-            if finished(study, arm, seed, output_dir):  # nothing to start: the message names the next real run
+            if finished(study.config(arm, seed, _dirs(output_dir))):  # the message names a run that did not start
                 continue
             print(f"stopping: past --until, before {arm.family}/{arm.name} seed {seed}", flush=True)
             break
@@ -175,9 +175,9 @@ def run_queue(profile: str, family: str = "", arms=(), seeds=(), until: float | 
     return done
 
 
-def finished(study: spec_mod.Study, arm: spec_mod.Arm, seed: int, output_dir: str = "") -> bool:
-    """Whether this run of ``arm`` has its record (``summary.json``) in ``output_dir`` ("" the study's)."""
-    return (results.run_dir(study.config(arm, seed, _dirs(output_dir))) / "summary.json").is_file()
+def finished(cfg) -> bool:
+    """Whether the run of ``cfg`` has its record (``summary.json``: written last, when it finished)."""
+    return (results.run_dir(cfg) / "summary.json").is_file()
 
 
 def check_selection(study: spec_mod.Study, family: str = "", arms=(), seeds=()) -> None:
@@ -351,9 +351,8 @@ def _show(study: spec_mod.Study) -> int:
     native_bf16 = train.cpu_has_bf16()
     for arm, seed in study.runs():
         cfg = study.config(arm, seed)
-        out = results.run_dir(cfg)
-        state = ("pending" if arm.pending else "complete" if (out / "summary.json").exists()
-                 else "started" if (out / "config.yaml").exists() else "to run")
+        state = ("pending" if arm.pending else "complete" if finished(cfg)
+                 else "started" if (results.run_dir(cfg) / "config.yaml").exists() else "to run")
         if state in ("started", "to run") and not native_bf16 and train.trains_in_bf16(cfg):
             state += " (bf16: skipped on this CPU)"
         print(f"{arm.family}/{arm.name} seed {seed}: {state}  {arm.config} {arm.updates or ''}  {arm.note}".rstrip())
