@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from replication import config as config_mod
 from replication import data, models, progressive, results
+from replication.cli import sigterm_as_interrupt
 from replication.config import Config, ConfigError
 from replication.measure import saved_activation_bytes
 from replication.recipe import (EpochShuffle, apply_stage, base_dataset, build_ema, build_mixup, build_model,
@@ -643,9 +644,10 @@ def _continue_command(args, processes: int) -> str:
 
 def _cli(args) -> int:
     try:
-        cfg = config_mod.load(args.config, args.overrides)
-        summary = run(cfg, resume=args.resume, overwrite=args.overwrite)
-    except KeyboardInterrupt:
+        with sigterm_as_interrupt():
+            cfg = config_mod.load(args.config, args.overrides)
+            summary = run(cfg, resume=args.resume, overwrite=args.overwrite)
+    except KeyboardInterrupt:  # ctrl-C, or SIGTERM (kill PID)
         processes = int(os.environ.get("WORLD_SIZE", "1"))
         if int(os.environ.get("RANK", "0")) == 0:
             print(f"\ninterrupted; the last finished epoch is checkpointed. Continue with:\n  "

@@ -241,6 +241,30 @@ def test_study_run_refuses_an_unknown_family_arm_or_seed_naming_the_choices(caps
     assert ran == []
 
 
+def test_sigterm_stops_the_queue_with_the_command_that_continues_it(capsys, monkeypatch):
+    import os
+    import signal
+    import time
+
+    from replication.__main__ import main
+
+    def killed(*args, **kwargs):  # `kill PID` while a run trains: nothing after it in the queue starts
+        ran.append(args[1].name)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not interrupt the queue")
+
+    ran, before = [], signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(experiments, "run_arm", killed)
+    assert main(["study", "run", "smoke", "--family", "progressive", "--arms", "P", "F", "--until", "23:59"]) == 130
+    err = capsys.readouterr().err
+    assert ran == ["P"] and "Traceback" not in err
+    assert "interrupted; the run in progress keeps its last finished epoch" in err
+    assert "(plus --until HH:MM for a new deadline):\n  python -m replication study run smoke --family progressive " \
+           "--arms P F\n" in err
+    assert signal.getsignal(signal.SIGTERM) is before  # the command's handler is gone once it returns
+
+
 @pytest.mark.parametrize("until", ["25:99", "abc", "1:2:3", "12:5", ""])
 def test_study_run_until_takes_a_time_of_day_or_says_how_to_write_it(capsys, until):
     from replication.__main__ import main

@@ -340,7 +340,8 @@ def test_a_resume_keeps_the_worker_count(tmp_path):
 
 
 @pytest.mark.timeout(200)
-def test_ctrl_c_prints_one_line_and_the_resume_command(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl_c", "kill"])
+def test_ctrl_c_or_kill_prints_one_line_and_the_resume_command(tmp_path, stop):
     # A shell without job control starts a background job (`pytest ... &`, `nohup ... &`) with SIGINT ignored, the
     # child inherits that, and Python then installs no KeyboardInterrupt handler: give the trainer ctrl-C's default
     proc = subprocess.Popen(_train_cmd(tmp_path, "train.epochs=40"), env=ENV, cwd=REPO, stdout=subprocess.PIPE,
@@ -350,7 +351,7 @@ def test_ctrl_c_prints_one_line_and_the_resume_command(tmp_path):
     deadline = time.time() + 150
     while time.time() < deadline and not csv_path.exists():
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and "interrupted" in err

@@ -17,6 +17,7 @@ import pandas as pd
 
 from replication import config as config_mod
 from replication import measure, results
+from replication.cli import sigterm_as_interrupt
 from replication.config import ConfigError, merge
 from replication.study import parameters, speed_plan, spec as spec_mod
 
@@ -97,8 +98,7 @@ def check_parameters(values: dict, family: str) -> dict:
     """The parameters a notebook was given (its ``globals()``), before anything runs: known names,
     the right types (``papermill -p arms '[P, F]'`` is read as YAML); a ``ValueError`` names the
     notebook parameter and what it expects. Returns {name: value}."""
-    allowed = ("study", "root", "arms", "seeds") if family in ("size_augmentation", "progressive", "transfer") \
-        else ("study", "root")
+    allowed = ("study", "root") if family in ("static", "speed_memory", "nas") else ("study", "root", "arms", "seeds")
     return parameters.check(values, PARAMETERS, allowed, family)
 
 
@@ -338,11 +338,28 @@ def _cli(args) -> int:
             now = datetime.datetime.now()
             stop = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
             until = (stop if stop > now else stop + datetime.timedelta(days=1)).timestamp()
-        run_queue(args.profile, args.family, tuple(args.arms), tuple(args.seeds), until)
+        with sigterm_as_interrupt():
+            run_queue(args.profile, args.family, tuple(args.arms), tuple(args.seeds), until)
+    except KeyboardInterrupt:  # ctrl-C, or SIGTERM (kill PID)
+        deadline = " (plus --until HH:MM for a new deadline)" if args.until else ""
+        print(f"\ninterrupted; the run in progress keeps its last finished epoch (checkpointed). Continue the queue "
+              f"with{deadline}:\n  {_queue_command(args)}", file=sys.stderr)
+        return 130
     except (ConfigError, results.RunError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _queue_command(args) -> str:
+    """The ``study run`` command that continues this queue: the same selection, without ``--until``."""
+    import shlex
+
+    words = ["python", "-m", "replication", "study", "run", args.profile]
+    words += ["--family", args.family] if args.family else []
+    words += ["--arms", *args.arms] if args.arms else []
+    words += ["--seeds", *map(str, args.seeds)] if args.seeds else []
+    return shlex.join(words)
 
 
 def _show(study: spec_mod.Study) -> int:
