@@ -94,6 +94,14 @@ def test_unknown_set_key_is_refused(tmp_path):
     assert job[2] == {"study": "cpu", "seeds": [0]}
 
 
+def test_a_profile_runs_the_notebooks_of_the_families_its_spec_declares(tmp_path):
+    def names(profile):
+        return [path.stem for path, _, _ in runbook.experiment_jobs(profile, tmp_path)]
+
+    assert names("smoke") == names("cpu") == list(runbook.EXPERIMENT_ORDER)
+    assert names("gpu") == [n for n in runbook.EXPERIMENT_ORDER if n != "tuning"]  # it reuses the cpu-tuned recipe
+
+
 def _cli(*args, timeout=600):
     # one thread per process: on 2 shared cores, oversubscribed OpenMP threads slow torch down by 10-50x
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
@@ -118,10 +126,12 @@ def test_experiment_notebooks_run_under_smoke_and_are_resumable(smoke_results):
     for path in ("static/params_macs.csv", "static/table04.csv", "static/datasets.csv", "bench/speed_smoke.csv",
                  "nas/STATUS.yaml"):
         assert (results / path).is_file(), path
-    for experiment in ("t05_size_aug", "t12_progressive", "t08_transfer"):
+    for experiment in ("t05_size_aug", "t12_progressive", "t08_transfer", "t30_tuning", "t30_second_proxy"):
         summaries = list((results / experiment).glob("*/summary.json"))
         assert summaries, experiment
         assert json.loads(summaries[0].read_text())["status"] == "complete"
+    for run in (results / "t30_tuning").glob("*/config.yaml"):  # tuning scores on the minival, never on val
+        assert yaml.safe_load(run.read_text())["data"]["eval_split"] == "minival", run
     for nb in EXPERIMENT_NBS:
         assert (smoke_results / "build" / "experiments" / "smoke" / nb.name).is_file()
     # a second pass skips finished runs: the summaries are left untouched

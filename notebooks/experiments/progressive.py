@@ -5,7 +5,9 @@
 # progressive learning with adaptive regularization (P) against a fixed size at equal epochs (F)
 # and at equal training time (F_time), progressive sizes with fixed regularization (V, W), random
 # sizes per batch (R, RA), a length trend (P36, F36), EfficientNet-B0 with P's training (V1P) and
-# the released code's schedule (O). Finished runs are read back, interrupted ones resume.
+# the released code's schedule (O). Finished runs are read back, interrupted ones resume. In the cpu
+# study this is the first proxy: it failed its validity gate (under-trained in 12 epochs), so the
+# `second_proxy` notebook's runs decide the training claims; these stay in the report as measured.
 #
 # Run: `papermill notebooks/experiments/progressive.ipynb build/progressive.ipynb -p study cpu`
 # (or `python -m replication experiments --profile cpu --only progressive`; for the long cpu runs

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import yaml
 
+from replication.study import spec
+
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 EXPERIMENT_ORDER = ("static", "speed_memory", "size_augmentation", "progressive", "transfer",
-                    "nas")  # transfer needs the progressive notebook's checkpoints
+                    "nas", "tuning", "second_proxy")  # transfer needs the progressive notebook's checkpoints
 PROFILES = ("smoke", "cpu", "gpu")
 
 
@@ -164,7 +166,8 @@ def experiment_jobs(profile: str, build_dir: Path, only=(), overrides: dict | No
     ``overrides`` that are parameters of that notebook (an override no notebook has is refused)."""
     if profile not in PROFILES:
         raise NotebookFailure(f"--profile: unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    names = [n for n in EXPERIMENT_ORDER if (Path(notebooks_dir) / f"{n}.ipynb").is_file()]
+    declared = spec.load(profile).families  # a family the profile's spec does not declare has nothing to run
+    names = [n for n in EXPERIMENT_ORDER if (Path(notebooks_dir) / f"{n}.ipynb").is_file() and n in declared]
     unknown = [n for n in only if n not in names]
     if unknown:
         raise NotebookFailure(f"--only: unknown notebook(s) {unknown}; choose from {', '.join(names)}")
