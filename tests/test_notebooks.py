@@ -102,6 +102,18 @@ def test_a_profile_runs_the_notebooks_of_the_families_its_spec_declares(tmp_path
     assert names("gpu") == [n for n in runbook.EXPERIMENT_ORDER if n != "tuning"]  # it reuses the cpu-tuned recipe
 
 
+def test_a_study_spec_that_does_not_load_is_one_error_line(tmp_path, monkeypatch, capsys):
+    from replication.config import ConfigError
+
+    def broken(profile):
+        raise ConfigError(f"replication/studies/{profile}.yaml: families: expected a mapping")
+
+    monkeypatch.setattr(runbook.spec, "load", broken)
+    assert runbook.experiments("smoke", tmp_path / "build") == 2
+    assert capsys.readouterr().err == "error: replication/studies/smoke.yaml: families: expected a mapping\n"
+    assert not (tmp_path / "build").exists()
+
+
 def _cli(*args, timeout=600):
     # one thread per process: on 2 shared cores, oversubscribed OpenMP threads slow torch down by 10-50x
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from replication.config import ConfigError
 from replication.study import spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -188,7 +189,7 @@ def experiments(profile: str, build_dir: Path, only=(), overrides=None, timeout:
     start = time.perf_counter()
     try:
         jobs = experiment_jobs(profile, build_dir, only, overrides)
-    except NotebookFailure as err:
+    except (NotebookFailure, ConfigError) as err:  # ConfigError: the profile's study spec does not load
         print(f"error: {err}", file=sys.stderr)
         return 2
     failures = run_batch(jobs, REPO, timeout)
